@@ -1,0 +1,94 @@
+//! Delta records: the effects of one applied raft entry.
+//!
+//! A delta carries results, not commands: a replica applies it without any
+//! state-machine logic, so the control plane's rules (CAS, transactions,
+//! later sessions and lock-delay) live in one place. The same record is
+//! written to the shared-memory ring and is meant for the server-to-client
+//! replication stream: it is versioned ([`DELTA_FORMAT_VERSION`]), ordered
+//! by raft index, and a reader resumes from any index it has, falling back
+//! to a full snapshot when the producer no longer has that index.
+
+use rkyv::rancor;
+use serde::{Deserialize, Serialize};
+
+use crate::state::{KvEntry, Node};
+
+/// Bumped whenever the archived layout of [`Delta`] changes.
+pub const DELTA_FORMAT_VERSION: u32 = 1;
+
+/// One change inside a delta.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+pub enum DeltaOp {
+    KvPut(KvEntry),
+    KvDelete { key: String, index: u64 },
+    KvDeleteTree { prefix: String, index: u64 },
+    NodePut(Node),
+    NodeDelete { node: String, index: u64 },
+}
+
+/// Everything one raft entry changed. `ops` is empty for entries that
+/// change nothing visible (a failed CAS, a raft membership entry): the
+/// index still advances, which is what read-your-writes waits for.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+pub struct Delta {
+    pub index: u64,
+    pub ops: Vec<DeltaOp>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeltaDecodeError {
+    #[error("delta format version {0} is not {DELTA_FORMAT_VERSION}")]
+    Version(u32),
+    #[error("delta record failed validation: {0}")]
+    Invalid(String),
+}
+
+impl Delta {
+    /// Archives the delta. Returns aligned bytes ready for the ring.
+    pub fn encode(&self) -> rkyv::util::AlignedVec {
+        rkyv::to_bytes::<rancor::Error>(self).expect("a delta always archives")
+    }
+
+    /// Validates and deserializes archived bytes. `bytes` must be 16-byte
+    /// aligned (ring records are).
+    pub fn decode(bytes: &[u8]) -> Result<Delta, DeltaDecodeError> {
+        rkyv::from_bytes::<Delta, rancor::Error>(bytes)
+            .map_err(|e| DeltaDecodeError::Invalid(e.to_string()))
+    }
+
+    /// Rough size of the delta in bytes, for limits.
+    pub fn approx_bytes(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                DeltaOp::KvPut(e) => e.key.len() + e.value.len() + 64,
+                DeltaOp::KvDelete { key, .. } => key.len() + 16,
+                DeltaOp::KvDeleteTree { prefix, .. } => prefix.len() + 16,
+                DeltaOp::NodePut(n) => n.node.len() + n.address.len() + 256,
+                DeltaOp::NodeDelete { node, .. } => node.len() + 16,
+            })
+            .sum::<usize>()
+            + 16
+    }
+}

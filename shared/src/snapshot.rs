@@ -1,0 +1,81 @@
+//! The full-state archive. One format serves three carriers: the raft
+//! snapshot on disk, the snapshot region the data plane maps, and (later)
+//! the catch-up snapshot a server sends a client agent.
+
+use rkyv::rancor;
+
+use crate::state::{KvEntry, KvTable, Node, NodeTable, State};
+
+/// Bumped whenever the archived layout of [`StateSnapshot`] changes.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+
+/// The archived form of a [`State`].
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct StateSnapshot {
+    pub format_version: u32,
+    pub index: u64,
+    pub kv_table_index: u64,
+    pub kv: Vec<KvEntry>,
+    pub kv_tombstones: Vec<(String, u64)>,
+    pub node_table_index: u64,
+    pub nodes: Vec<Node>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot failed validation: {0}")]
+    Invalid(String),
+    #[error("snapshot format version {0} is not {SNAPSHOT_FORMAT_VERSION}")]
+    Version(u32),
+}
+
+impl StateSnapshot {
+    pub fn of(state: &State) -> StateSnapshot {
+        StateSnapshot {
+            format_version: SNAPSHOT_FORMAT_VERSION,
+            index: state.index(),
+            kv_table_index: state.kv.table_index(),
+            kv: state.kv.entries().map(|e| (**e).clone()).collect(),
+            kv_tombstones: state
+                .kv
+                .tombstones()
+                .map(|(k, i)| (k.clone(), *i))
+                .collect(),
+            node_table_index: state.nodes.table_index(),
+            nodes: state.nodes.iter().map(|n| (**n).clone()).collect(),
+        }
+    }
+
+    pub fn into_state(self) -> State {
+        let kv = KvTable::restore(self.kv, self.kv_tombstones, self.kv_table_index);
+        let nodes = NodeTable::restore(self.nodes, self.node_table_index);
+        State::from_parts(self.index, kv, nodes)
+    }
+}
+
+/// Archives the whole state.
+pub fn encode(state: &State) -> rkyv::util::AlignedVec {
+    rkyv::to_bytes::<rancor::Error>(&StateSnapshot::of(state)).expect("a snapshot always archives")
+}
+
+/// Validates archived bytes (once, when they are mapped) and rebuilds the
+/// state. `bytes` must be 16-byte aligned.
+pub fn decode(bytes: &[u8]) -> Result<State, SnapshotError> {
+    let archived = rkyv::access::<ArchivedStateSnapshot, rancor::Error>(bytes)
+        .map_err(|e| SnapshotError::Invalid(e.to_string()))?;
+    let version = archived.format_version.to_native();
+    if version != SNAPSHOT_FORMAT_VERSION {
+        return Err(SnapshotError::Version(version));
+    }
+    let snap: StateSnapshot = rkyv::deserialize::<StateSnapshot, rancor::Error>(archived)
+        .map_err(|e| SnapshotError::Invalid(e.to_string()))?;
+    Ok(snap.into_state())
+}
+
+/// Decodes bytes that may not be aligned (read from a file or socket) by
+/// copying them into an aligned buffer first.
+pub fn decode_unaligned(bytes: &[u8]) -> Result<State, SnapshotError> {
+    let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
+    aligned.extend_from_slice(bytes);
+    decode(&aligned)
+}

@@ -1,0 +1,190 @@
+//! The replicated state and the pure state machine.
+//!
+//! [`State`] is built from persistent (structurally shared) maps, so a clone
+//! is O(1): the control plane clones it to build a snapshot while applies go
+//! on, a transaction evaluates against a clone and commits by swapping it
+//! in, and the data plane publishes each applied version to its cores as an
+//! `Arc<State>` without copying.
+
+mod kv;
+mod node;
+
+pub use kv::{KvEntry, KvTable};
+pub use node::{Node, NodeTable};
+
+use crate::command::{Command, CommandResult};
+use crate::delta::{Delta, DeltaOp};
+use crate::txn;
+
+/// The whole replicated state at one raft index.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    /// Last applied raft index. Strictly increasing.
+    index: u64,
+    pub kv: KvTable,
+    pub nodes: NodeTable,
+}
+
+impl State {
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// Applies a command at raft index `index`. Returns its result and the
+    /// delta that carries its effects to replicas.
+    pub fn apply_command(&mut self, index: u64, command: &Command) -> (CommandResult, Delta) {
+        self.advance(index);
+        let mut ops = Vec::new();
+        let result = match command {
+            Command::KvSet { key, value, flags } => {
+                let e = txn::set_entry(&mut self.kv, key, value, *flags, index);
+                ops.push(DeltaOp::KvPut(e));
+                CommandResult::Bool(true)
+            }
+            Command::KvCas {
+                key,
+                value,
+                flags,
+                index: expected,
+            } => {
+                let current = self.kv.get(key).map(|e| e.modify_index).unwrap_or(0);
+                if current == *expected {
+                    let e = txn::set_entry(&mut self.kv, key, value, *flags, index);
+                    ops.push(DeltaOp::KvPut(e));
+                    CommandResult::Bool(true)
+                } else {
+                    CommandResult::Bool(false)
+                }
+            }
+            Command::KvDelete { key } => {
+                if self.kv.delete(key, index) {
+                    ops.push(DeltaOp::KvDelete {
+                        key: key.clone(),
+                        index,
+                    });
+                }
+                CommandResult::Bool(true)
+            }
+            Command::KvDeleteCas {
+                key,
+                index: expected,
+            } => {
+                let current = self.kv.get(key).map(|e| e.modify_index).unwrap_or(0);
+                if *expected != 0 && current == *expected {
+                    self.kv.delete(key, index);
+                    ops.push(DeltaOp::KvDelete {
+                        key: key.clone(),
+                        index,
+                    });
+                    CommandResult::Bool(true)
+                } else {
+                    CommandResult::Bool(false)
+                }
+            }
+            Command::KvDeleteTree { prefix } => {
+                if self.kv.delete_prefix(prefix, index) > 0 {
+                    ops.push(DeltaOp::KvDeleteTree {
+                        prefix: prefix.clone(),
+                        index,
+                    });
+                }
+                CommandResult::Bool(true)
+            }
+            Command::Txn { ops: txn_ops } => {
+                let mut scratch = self.kv.clone();
+                match txn::evaluate(&mut scratch, txn_ops, index) {
+                    Ok((results, txn_deltas)) => {
+                        self.kv = scratch;
+                        ops = txn_deltas;
+                        CommandResult::TxnCommitted(results)
+                    }
+                    Err(errors) => CommandResult::TxnRolledBack(errors),
+                }
+            }
+            Command::NodeRegister(reg) => {
+                let create_index = self
+                    .nodes
+                    .get(&reg.node)
+                    .map(|n| n.create_index)
+                    .unwrap_or(index);
+                let node = Node {
+                    id: reg.id.clone(),
+                    node: reg.node.clone(),
+                    address: reg.address.clone(),
+                    datacenter: reg.datacenter.clone(),
+                    tagged_addresses: reg.tagged_addresses.clone(),
+                    meta: reg.meta.clone(),
+                    create_index,
+                    modify_index: index,
+                };
+                self.nodes.put(node.clone());
+                ops.push(DeltaOp::NodePut(node));
+                CommandResult::Done
+            }
+            Command::NodeDeregister { node } => {
+                if self.nodes.delete(node, index) {
+                    ops.push(DeltaOp::NodeDelete {
+                        node: node.clone(),
+                        index,
+                    });
+                }
+                CommandResult::Done
+            }
+        };
+        (result, Delta { index, ops })
+    }
+
+    /// Advances the index for a raft entry that carries no command (blank
+    /// or membership entries). Returns the empty delta to publish.
+    pub fn apply_noop(&mut self, index: u64) -> Delta {
+        self.advance(index);
+        Delta {
+            index,
+            ops: Vec::new(),
+        }
+    }
+
+    /// Applies a delta produced by [`State::apply_command`] elsewhere.
+    /// Deltas at or below the current index were already applied (they
+    /// precede the snapshot this replica started from) and are skipped.
+    /// Returns whether the delta was applied.
+    pub fn apply_delta(&mut self, delta: &Delta) -> bool {
+        if delta.index <= self.index {
+            return false;
+        }
+        self.index = delta.index;
+        for op in &delta.ops {
+            match op {
+                DeltaOp::KvPut(e) => self.kv.put(e.clone()),
+                DeltaOp::KvDelete { key, index } => {
+                    self.kv.delete(key, *index);
+                }
+                DeltaOp::KvDeleteTree { prefix, index } => {
+                    self.kv.delete_prefix(prefix, *index);
+                }
+                DeltaOp::NodePut(n) => self.nodes.put(n.clone()),
+                DeltaOp::NodeDelete { node, index } => {
+                    self.nodes.delete(node, *index);
+                }
+            }
+        }
+        true
+    }
+
+    pub(crate) fn from_parts(index: u64, kv: KvTable, nodes: NodeTable) -> State {
+        State { index, kv, nodes }
+    }
+
+    fn advance(&mut self, index: u64) {
+        assert!(
+            index > self.index,
+            "raft index must increase: {} after {}",
+            index,
+            self.index
+        );
+        self.index = index;
+    }
+}
+
+#[cfg(test)]
+mod tests;
