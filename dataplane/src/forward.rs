@@ -1,0 +1,1 @@
+//! (being written) Per-core request channel to the control plane.
