@@ -12,11 +12,7 @@ use crate::txn::{TxnError, TxnKvOp, TxnResult};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// Plain `PUT /v1/kv/<key>`: always succeeds, ignores locks.
-    KvSet {
-        key: String,
-        value: Vec<u8>,
-        flags: u64,
-    },
+    KvSet { key: String, value: Vec<u8>, flags: u64 },
     /// `PUT ?cas=N`: write only if the key's ModifyIndex is N (0 = absent).
     KvCas {
         key: String,

@@ -17,17 +17,7 @@ use crate::state::{KvEntry, Node};
 pub const DELTA_FORMAT_VERSION: u32 = 1;
 
 /// One change inside a delta.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum DeltaOp {
     KvPut(KvEntry),
     KvDelete { key: String, index: u64 },
@@ -40,16 +30,7 @@ pub enum DeltaOp {
 /// change nothing visible (a failed CAS, a raft membership entry): the
 /// index still advances, which is what read-your-writes waits for.
 #[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
 )]
 pub struct Delta {
     pub index: u64,
@@ -73,8 +54,7 @@ impl Delta {
     /// Validates and deserializes archived bytes. `bytes` must be 16-byte
     /// aligned (ring records are).
     pub fn decode(bytes: &[u8]) -> Result<Delta, DeltaDecodeError> {
-        rkyv::from_bytes::<Delta, rancor::Error>(bytes)
-            .map_err(|e| DeltaDecodeError::Invalid(e.to_string()))
+        rkyv::from_bytes::<Delta, rancor::Error>(bytes).map_err(|e| DeltaDecodeError::Invalid(e.to_string()))
     }
 
     /// Rough size of the delta in bytes, for limits.

@@ -114,10 +114,7 @@ pub fn evaluate(
 fn invalid_session(op: &TxnKvOp) -> String {
     // Sessions are not implemented yet: every session ID is unknown, which
     // is exactly how Consul answers a session that does not exist.
-    format!(
-        "invalid session {:?}",
-        op.session.clone().unwrap_or_default()
-    )
+    format!("invalid session {:?}", op.session.clone().unwrap_or_default())
 }
 
 fn evaluate_one(
@@ -154,18 +151,15 @@ fn evaluate_one(
             None => return Err(format!("key {key:?} doesn't exist")),
         },
         KvVerb::GetOrEmpty => {
-            let entry = kv
-                .get(key)
-                .map(|e| (**e).clone())
-                .unwrap_or_else(|| KvEntry {
-                    key: key.to_string(),
-                    value: Vec::new(),
-                    flags: 0,
-                    lock_index: 0,
-                    session: None,
-                    create_index: 0,
-                    modify_index: 0,
-                });
+            let entry = kv.get(key).map(|e| (**e).clone()).unwrap_or_else(|| KvEntry {
+                key: key.to_string(),
+                value: Vec::new(),
+                flags: 0,
+                lock_index: 0,
+                session: None,
+                create_index: 0,
+                modify_index: 0,
+            });
             results.push(TxnResult {
                 entry,
                 with_value: true,
@@ -230,13 +224,7 @@ fn evaluate_one(
 
 /// Writes `key` at `index`, keeping CreateIndex, LockIndex and Session of an
 /// existing entry. Returns the stored entry.
-pub(crate) fn set_entry(
-    kv: &mut KvTable,
-    key: &str,
-    value: &[u8],
-    flags: u64,
-    index: u64,
-) -> KvEntry {
+pub(crate) fn set_entry(kv: &mut KvTable, key: &str, value: &[u8], flags: u64, index: u64) -> KvEntry {
     let (create_index, lock_index, session) = match kv.get(key) {
         Some(e) => (e.create_index, e.lock_index, e.session.clone()),
         None => (index, 0, None),

@@ -18,11 +18,7 @@ pub fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[BorrowedFd<'_>])
     while sent < bytes.len() {
         let iov = [IoSlice::new(&bytes[sent..])];
         let cmsg = [ControlMessage::ScmRights(&raw)];
-        let cmsgs: &[ControlMessage] = if sent == 0 && !raw.is_empty() {
-            &cmsg
-        } else {
-            &[]
-        };
+        let cmsgs: &[ControlMessage] = if sent == 0 && !raw.is_empty() { &cmsg } else { &[] };
         match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
             Ok(n) => sent += n,
             Err(nix::errno::Errno::EINTR) => continue,
@@ -34,20 +30,11 @@ pub fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[BorrowedFd<'_>])
 
 /// Reads some bytes into `buf`, queueing any received descriptors in `fds`.
 /// Returns the byte count (0 = closed).
-pub fn recv_with_fds(
-    sock: BorrowedFd<'_>,
-    buf: &mut [u8],
-    fds: &mut VecDeque<OwnedFd>,
-) -> io::Result<usize> {
+pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8], fds: &mut VecDeque<OwnedFd>) -> io::Result<usize> {
     loop {
         let mut iov = [IoSliceMut::new(buf)];
         let mut space = nix::cmsg_space!([RawFd; FDS_PER_MESSAGE_MAX]);
-        match recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
+        match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
             Ok(msg) => {
                 for c in msg.cmsgs().map_err(io::Error::from)? {
                     if let ControlMessageOwned::ScmRights(received) = c {

@@ -108,14 +108,8 @@ mod tests {
             assert!(d.next::<(String, u64)>().unwrap().is_none());
         }
         d.push(&all[a.len() - 1..]);
-        assert_eq!(
-            d.next::<(String, u64)>().unwrap(),
-            Some(("hello".into(), 1))
-        );
-        assert_eq!(
-            d.next::<(String, u64)>().unwrap(),
-            Some(("world".into(), 2))
-        );
+        assert_eq!(d.next::<(String, u64)>().unwrap(), Some(("hello".into(), 1)));
+        assert_eq!(d.next::<(String, u64)>().unwrap(), Some(("world".into(), 2)));
         assert_eq!(d.next::<(String, u64)>().unwrap(), None);
     }
 

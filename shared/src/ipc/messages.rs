@@ -13,10 +13,7 @@ pub enum Hello {
     /// The replication channel. `launch_fingerprint` identifies the listen
     /// configuration the data plane was started with: a control plane whose
     /// configuration differs asks it to shut down and starts a fresh one.
-    Attach {
-        pid: u32,
-        launch_fingerprint: String,
-    },
+    Attach { pid: u32, launch_fingerprint: String },
     /// A request channel for one data-plane core.
     Requests { core: u32 },
 }

@@ -17,11 +17,9 @@ pub struct SharedRegion {
 impl SharedRegion {
     /// Creates a new zero-filled region of `len` bytes.
     pub fn create(name: &str, len: u64) -> io::Result<SharedRegion> {
-        let cname =
-            std::ffi::CString::new(name).map_err(|_| io::Error::other("region name has a NUL"))?;
-        let fd =
-            nix::sys::memfd::memfd_create(&cname, nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)
-                .map_err(io::Error::from)?;
+        let cname = std::ffi::CString::new(name).map_err(|_| io::Error::other("region name has a NUL"))?;
+        let fd = nix::sys::memfd::memfd_create(&cname, nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)
+            .map_err(io::Error::from)?;
         let file = File::from(fd);
         file.set_len(len)?;
         Self::map(file)

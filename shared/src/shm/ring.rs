@@ -111,9 +111,8 @@ impl RingWriter {
         if capacity < DELTA_RING_BYTES_MIN || capacity % ALIGN != 0 {
             return Err(RingError::BadCapacity(capacity));
         }
-        let mut region =
-            SharedRegion::create("proconsul-delta-ring", HEADER_BYTES as u64 + capacity)
-                .map_err(|_| RingError::BadCapacity(capacity))?;
+        let mut region = SharedRegion::create("proconsul-delta-ring", HEADER_BYTES as u64 + capacity)
+            .map_err(|_| RingError::BadCapacity(capacity))?;
         let p = region.as_mut_ptr() as *mut RingHeader;
         // SAFETY: fresh zeroed mapping we own, nobody else maps it yet.
         unsafe {
@@ -191,10 +190,8 @@ impl RingWriter {
     /// Records liveness and leadership for readers.
     pub fn heartbeat(&self, beat: Heartbeat) {
         let h = header(&self.region);
-        h.leader_known
-            .store(beat.leader_known as u32, Ordering::Relaxed);
-        h.last_contact_ms
-            .store(beat.last_contact_ms, Ordering::Relaxed);
+        h.leader_known.store(beat.leader_known as u32, Ordering::Relaxed);
+        h.last_contact_ms.store(beat.last_contact_ms, Ordering::Relaxed);
         h.heartbeat_ms.store(beat.unix_ms, Ordering::Release);
     }
 
@@ -355,23 +352,14 @@ mod tests {
 
     #[test]
     fn rejects_small_capacity_and_large_records() {
-        assert!(matches!(
-            RingWriter::create(1024, 1),
-            Err(RingError::BadCapacity(1024))
-        ));
+        assert!(matches!(RingWriter::create(1024, 1), Err(RingError::BadCapacity(1024))));
         let mut w = RingWriter::create(DELTA_RING_BYTES_MIN, 1).unwrap();
         let big = vec![0u8; DELTA_BYTES_MAX + 1];
-        assert_eq!(
-            w.append(1, &big),
-            Err(RingError::RecordTooLarge(DELTA_BYTES_MAX + 1))
-        );
+        assert_eq!(w.append(1, &big), Err(RingError::RecordTooLarge(DELTA_BYTES_MAX + 1)));
         assert_eq!(w.append(1, b"a"), Ok(()));
         assert_eq!(
             w.append(1, b"b"),
-            Err(RingError::IndexNotIncreasing {
-                index: 1,
-                previous: 1
-            })
+            Err(RingError::IndexNotIncreasing { index: 1, previous: 1 })
         );
     }
 
@@ -385,8 +373,7 @@ mod tests {
         for i in 1..=2_000u64 {
             let mut payload = chunk.clone();
             payload[..8].copy_from_slice(&i.to_le_bytes());
-            w.append(i, &payload[..(i as usize * 37) % 100_000 + 8])
-                .unwrap();
+            w.append(i, &payload[..(i as usize * 37) % 100_000 + 8]).unwrap();
             // Read every few appends so the reader never falls a lap behind.
             if i % 50 == 0 {
                 loop {
@@ -404,10 +391,7 @@ mod tests {
             }
         }
         assert_eq!(next_read, 2_001);
-        assert!(
-            w.head() > DELTA_RING_BYTES_MIN,
-            "the test really wrapped around"
-        );
+        assert!(w.head() > DELTA_RING_BYTES_MIN, "the test really wrapped around");
     }
 
     #[test]

@@ -20,8 +20,7 @@ pub struct SnapshotMeta {
 /// Archives `state` into a new memfd.
 pub fn write(state: &State, ring_pos: u64) -> std::io::Result<(SharedRegion, SnapshotMeta)> {
     let bytes = snapshot::encode(state);
-    let mut region =
-        SharedRegion::create("proconsul-snapshot", (HEADER_BYTES + bytes.len()) as u64)?;
+    let mut region = SharedRegion::create("proconsul-snapshot", (HEADER_BYTES + bytes.len()) as u64)?;
     let buf = region.bytes_mut();
     buf[0..8].copy_from_slice(&SNAPSHOT_MAGIC.to_le_bytes());
     buf[8..16].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
@@ -41,9 +40,7 @@ pub fn write(state: &State, ring_pos: u64) -> std::io::Result<(SharedRegion, Sna
 pub fn read(region: &SharedRegion) -> Result<(State, SnapshotMeta), SnapshotError> {
     let buf = region.bytes();
     if buf.len() < HEADER_BYTES {
-        return Err(SnapshotError::Invalid(
-            "region shorter than its header".into(),
-        ));
+        return Err(SnapshotError::Invalid("region shorter than its header".into()));
     }
     let word = |at: usize| u64::from_le_bytes(buf[at..at + 8].try_into().unwrap());
     if word(0) != SNAPSHOT_MAGIC {

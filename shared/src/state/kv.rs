@@ -7,17 +7,7 @@ use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 
 /// One key as Consul's `DirEntry` describes it.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct KvEntry {
     pub key: String,
     pub value: Vec<u8>,
@@ -60,10 +50,7 @@ impl KvTable {
     }
 
     /// Live entries whose key starts with `prefix`, in key order.
-    pub fn range_prefix<'a>(
-        &'a self,
-        prefix: &'a str,
-    ) -> impl Iterator<Item = &'a Arc<KvEntry>> + 'a {
+    pub fn range_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Arc<KvEntry>> + 'a {
         self.entries
             .range(prefix.to_string()..)
             .take_while(move |(k, _)| k.starts_with(prefix))
@@ -82,11 +69,7 @@ impl KvTable {
     /// Highest `ModifyIndex` under `prefix`, tombstones included; the table
     /// index when nothing under the prefix was ever written.
     pub fn prefix_index(&self, prefix: &str) -> u64 {
-        let live = self
-            .range_prefix(prefix)
-            .map(|e| e.modify_index)
-            .max()
-            .unwrap_or(0);
+        let live = self.range_prefix(prefix).map(|e| e.modify_index).max().unwrap_or(0);
         let dead = self
             .tombstones
             .range(prefix.to_string()..)
@@ -146,11 +129,7 @@ impl KvTable {
         self.tombstones.iter()
     }
 
-    pub(crate) fn restore(
-        entries: Vec<KvEntry>,
-        tombstones: Vec<(String, u64)>,
-        table_index: u64,
-    ) -> Self {
+    pub(crate) fn restore(entries: Vec<KvEntry>, tombstones: Vec<(String, u64)>, table_index: u64) -> Self {
         let mut t = KvTable {
             table_index,
             ..Default::default()
@@ -199,17 +178,9 @@ mod tests {
         t.put(entry("b/1", 7));
         assert_eq!(t.prefix_index("a/"), 6);
         assert!(t.delete("a/1", 9));
-        assert_eq!(
-            t.prefix_index("a/"),
-            9,
-            "a delete under the prefix raises its index"
-        );
+        assert_eq!(t.prefix_index("a/"), 9, "a delete under the prefix raises its index");
         assert_eq!(t.key_index("a/1"), 9, "missing key reports the table index");
-        assert_eq!(
-            t.prefix_index("zzz/"),
-            9,
-            "untouched prefix reports the table index"
-        );
+        assert_eq!(t.prefix_index("zzz/"), 9, "untouched prefix reports the table index");
     }
 
     #[test]
@@ -222,16 +193,8 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!(t.tombstone_count(), 2);
         assert_eq!(t.delete_prefix("nothing/", 11), 0);
-        assert_eq!(
-            t.table_index(),
-            10,
-            "a no-op delete does not move the index"
-        );
+        assert_eq!(t.table_index(), 10, "a no-op delete does not move the index");
         t.put(entry("x/a", 12));
-        assert_eq!(
-            t.tombstone_count(),
-            1,
-            "re-creating a key removes its tombstone"
-        );
+        assert_eq!(t.tombstone_count(), 1, "re-creating a key removes its tombstone");
     }
 }

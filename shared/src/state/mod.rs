@@ -65,10 +65,7 @@ impl State {
                 }
                 CommandResult::Bool(true)
             }
-            Command::KvDeleteCas {
-                key,
-                index: expected,
-            } => {
+            Command::KvDeleteCas { key, index: expected } => {
                 let current = self.kv.get(key).map(|e| e.modify_index).unwrap_or(0);
                 if *expected != 0 && current == *expected {
                     self.kv.delete(key, index);
@@ -102,11 +99,7 @@ impl State {
                 }
             }
             Command::NodeRegister(reg) => {
-                let create_index = self
-                    .nodes
-                    .get(&reg.node)
-                    .map(|n| n.create_index)
-                    .unwrap_or(index);
+                let create_index = self.nodes.get(&reg.node).map(|n| n.create_index).unwrap_or(index);
                 let node = Node {
                     id: reg.id.clone(),
                     node: reg.node.clone(),
@@ -138,10 +131,7 @@ impl State {
     /// or membership entries). Returns the empty delta to publish.
     pub fn apply_noop(&mut self, index: u64) -> Delta {
         self.advance(index);
-        Delta {
-            index,
-            ops: Vec::new(),
-        }
+        Delta { index, ops: Vec::new() }
     }
 
     /// Applies a delta produced by [`State::apply_command`] elsewhere.

@@ -9,17 +9,7 @@ use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 
 /// A catalog node, as Consul's `Node` describes it.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Node {
     pub id: String,
     pub node: String,
@@ -65,8 +55,7 @@ impl NodeTable {
 
     pub fn put(&mut self, node: Node) {
         self.bump(node.modify_index);
-        self.nodes
-            .insert(node.node.to_ascii_lowercase(), Arc::new(node));
+        self.nodes.insert(node.node.to_ascii_lowercase(), Arc::new(node));
     }
 
     pub fn delete(&mut self, name: &str, index: u64) -> bool {

@@ -65,9 +65,7 @@ fn replica_from_deltas_matches_leader() {
             index: 2,
         },
         Command::KvDelete { key: "a/2".into() },
-        Command::KvDeleteTree {
-            prefix: "a/".into(),
-        },
+        Command::KvDeleteTree { prefix: "a/".into() },
         set("b", ""),
         Command::NodeRegister(NodeRegistration {
             id: "id".into(),
@@ -81,15 +79,8 @@ fn replica_from_deltas_matches_leader() {
     let (leader, replica, results) = replay(&cmds);
     assert_same(&leader, &replica);
     assert_eq!(results[2], CommandResult::Bool(true));
-    assert_eq!(
-        results[3],
-        CommandResult::Bool(false),
-        "CAS with a stale index fails"
-    );
-    assert!(
-        leader.nodes.get("node1").is_some(),
-        "node lookups are case-insensitive"
-    );
+    assert_eq!(results[3], CommandResult::Bool(false), "CAS with a stale index fails");
+    assert!(leader.nodes.get("node1").is_some(), "node lookups are case-insensitive");
     assert!(leader.nodes.get("NODE1").is_some());
 }
 
@@ -168,10 +159,7 @@ fn txn_is_all_or_nothing() {
         other => panic!("expected rollback, got {other:?}"),
     }
     assert!(d.ops.is_empty());
-    assert!(
-        s.kv.get("new").is_none(),
-        "rolled-back write is not visible"
-    );
+    assert!(s.kv.get("new").is_none(), "rolled-back write is not visible");
 
     let ops = vec![
         op(KvVerb::Set, "new", 0),
@@ -201,11 +189,7 @@ fn index_must_increase() {
 
 #[test]
 fn snapshot_round_trip() {
-    let (leader, _, _) = replay(&[
-        set("a", "1"),
-        set("b", "2"),
-        Command::KvDelete { key: "a".into() },
-    ]);
+    let (leader, _, _) = replay(&[set("a", "1"), set("b", "2"), Command::KvDelete { key: "a".into() }]);
     let bytes = crate::snapshot::encode(&leader);
     let restored = crate::snapshot::decode(&bytes).unwrap();
     assert_same(&leader, &restored);
