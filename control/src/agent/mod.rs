@@ -1,1 +1,279 @@
-//! (being written)
+//! The agent: start-up, steady state, shutdown.
+//!
+//! Start-up, in order: logging → data dir → node ID → pid file → run dir →
+//! publisher (state + delta ring) → raft (servers) → our own catalog node →
+//! control socket → data plane (adopted or spawned) → heartbeat → banner.
+//! Then the agent waits for SIGINT/SIGTERM or `PUT /v1/agent/leave`, and
+//! shuts down in reverse: data plane (told to exit, SIGKILL as the last
+//! resort), control socket, raft, pid file, run dir.
+//!
+//! * [`shutdown`]: the stop signal every task awaits.
+//! * [`node_id`], [`pid_file`], [`run_dir`]: the files the agent keeps.
+//! * [`agent_info`], [`local_node`], [`banner`]: pure views of the config.
+//! * [`heartbeat`]: liveness and leadership into the ring header.
+//! * [`logging`], [`build_info`].
+
+pub mod agent_info;
+pub mod banner;
+pub mod build_info;
+pub mod heartbeat;
+pub mod local_node;
+pub mod logging;
+pub mod node_id;
+pub mod pid_file;
+pub mod run_dir;
+pub mod shutdown;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use proconsul_shared::limits::DELTA_RING_BYTES_DEFAULT;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::publish::Publisher;
+use crate::raft::{RaftHandle, RaftOptions};
+use crate::rpc::{AttachHub, ControlBackend, ControlContext, ControlServer};
+use crate::supervise::{dataplane_launch, Supervisor, DATAPLANE_EXIT_WAIT_MS};
+use pid_file::PidFile;
+use run_dir::RunDir;
+use shutdown::{Shutdown, ShutdownReason};
+
+/// Worker threads of the control plane's runtime (the data plane does the
+/// serving; this side runs raft, the socket and the supervisor).
+pub const CONTROL_WORKER_THREADS: usize = 2;
+/// Attempts at registering our own node before giving up on it.
+pub const NODE_REGISTER_ATTEMPTS_MAX: u32 = 10;
+/// Pause between those attempts.
+pub const NODE_REGISTER_RETRY_MS: u64 = 200;
+/// Longest wait for raft to shut down.
+pub const RAFT_SHUTDOWN_WAIT_MS: u64 = 1_000;
+/// Longest wait for the runtime's remaining tasks at exit.
+pub const RUNTIME_SHUTDOWN_WAIT_MS: u64 = 500;
+
+/// The raft node id for a node UUID: its first 8 bytes, never 0. Pure.
+pub fn raft_node_id(node_id: &str) -> u64 {
+    let bytes = uuid::Uuid::parse_str(node_id)
+        .map(|u| *u.as_bytes())
+        .unwrap_or_default();
+    let id = u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"));
+    id.max(1)
+}
+
+/// Runs the agent to completion. Returns the process exit code.
+pub fn run(config: Config) -> i32 {
+    logging::init(config.log_level);
+    for warning in &config.warnings {
+        tracing::warn!(target: "agent", "{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(CONTROL_WORKER_THREADS)
+        .thread_name("proconsul-control")
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("==> Error starting agent: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let code = runtime.block_on(run_agent(config));
+    runtime.shutdown_timeout(Duration::from_millis(RUNTIME_SHUTDOWN_WAIT_MS));
+    code
+}
+
+async fn run_agent(config: Config) -> i32 {
+    let shutdown = Shutdown::new();
+    if let Err(e) = watch_signals(shutdown.clone()) {
+        eprintln!("==> Error starting agent: cannot install signal handlers: {e}");
+        return 1;
+    }
+    let started = tokio::select! {
+        started = Agent::start(config, shutdown.clone()) => started,
+        reason = shutdown.wait() => Err(anyhow::anyhow!("interrupted during start-up ({reason:?})")),
+    };
+    match started {
+        Ok(agent) => agent.serve_until_shutdown().await,
+        Err(e) => {
+            eprintln!("==> Error starting agent: {e:#}");
+            shutdown.trigger(ShutdownReason::Fatal(e.to_string()));
+            1
+        }
+    }
+}
+
+/// SIGINT and SIGTERM start a graceful shutdown; a second one forces exit.
+fn watch_signals(shutdown: Shutdown) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        loop {
+            let name = tokio::select! {
+                _ = interrupt.recv() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            };
+            if !shutdown.trigger(ShutdownReason::Signal(name)) {
+                eprintln!("==> Caught second signal {name}. Exiting");
+                std::process::exit(1);
+            }
+        }
+    });
+    Ok(())
+}
+
+/// A started agent and what it must stop at exit.
+struct Agent {
+    shutdown: Shutdown,
+    raft: Option<RaftHandle>,
+    server_task: JoinHandle<()>,
+    supervisor_task: JoinHandle<()>,
+    heartbeat_task: JoinHandle<()>,
+    // Dropped last, in this order: the pid file, then the run dir.
+    _pid_file: Option<PidFile>,
+    _run_dir: RunDir,
+}
+
+impl Agent {
+    async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Agent> {
+        if let Some(dir) = &config.data_dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create data_dir {}", dir.display()))?;
+        }
+        let node_id = node_id::resolve_node_id(config.node_id.as_deref(), config.dev, config.data_dir.as_deref())
+            .context("cannot establish the node ID")?;
+        let pid_file = match &config.pid_file {
+            Some(path) => {
+                Some(PidFile::write(path).with_context(|| format!("cannot write pid file {}", path.display()))?)
+            }
+            None => None,
+        };
+        let run_dir = RunDir::create(config.data_dir.as_deref()).context("cannot create the run directory")?;
+        let publisher = Publisher::new(rand::random::<u64>().max(1), DELTA_RING_BYTES_DEFAULT)?;
+
+        let raft = if config.server {
+            Some(start_raft(&config, &node_id, publisher.clone()).await?)
+        } else {
+            tracing::warn!(target: "agent", "client agent: no known Consul servers, writes will fail until clustering joins one");
+            None
+        };
+        let agent = Arc::new(agent_info::agent_info(&config, &node_id));
+        let context = Arc::new(ControlContext {
+            publisher: publisher.clone(),
+            raft: raft.clone(),
+            agent,
+            own_rpc_addr: config.server_rpc_addr(),
+            shutdown: shutdown.clone(),
+        });
+        if raft.is_some() {
+            register_local_node(&context, &config, &node_id).await;
+        }
+
+        let hub = AttachHub::new();
+        let server = ControlServer::bind(&run_dir.control_socket())
+            .with_context(|| format!("cannot listen on {}", run_dir.control_socket().display()))?;
+        let server_task = tokio::spawn(server.serve(context, hub.clone(), shutdown.clone()));
+
+        let exe = std::env::current_exe().context("cannot find the proconsul executable")?;
+        let launch = dataplane_launch(&config, run_dir.path());
+        let supervisor_task = tokio::spawn(Supervisor::new(exe, launch, hub, shutdown.clone()).run());
+        let heartbeat_task = tokio::spawn(heartbeat::run(publisher, raft.clone(), shutdown.clone()));
+
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(banner::banner(&config, &node_id).as_bytes());
+        let _ = stdout.flush();
+        drop(stdout);
+        tracing::info!(target: "agent", "Consul agent running!");
+        Ok(Agent {
+            shutdown,
+            raft,
+            server_task,
+            supervisor_task,
+            heartbeat_task,
+            _pid_file: pid_file,
+            _run_dir: run_dir,
+        })
+    }
+
+    async fn serve_until_shutdown(self) -> i32 {
+        let reason = self.shutdown.wait().await;
+        match &reason {
+            ShutdownReason::Signal(name) => tracing::info!(target: "agent", "Caught signal: {name}"),
+            ShutdownReason::Leave => tracing::info!(target: "agent", "Graceful leave requested"),
+            ShutdownReason::Fatal(why) => tracing::error!(target: "agent", "fatal: {why}"),
+        }
+        tracing::info!(target: "agent", "Requesting shutdown");
+        // The supervisor stops the data plane (bounded, then SIGKILL).
+        let data_plane_wait = Duration::from_millis(DATAPLANE_EXIT_WAIT_MS + 500);
+        if tokio::time::timeout(data_plane_wait, self.supervisor_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!(target: "agent", "data plane supervisor did not finish in time");
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(100), self.server_task).await;
+        if let Some(raft) = &self.raft {
+            if tokio::time::timeout(Duration::from_millis(RAFT_SHUTDOWN_WAIT_MS), raft.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::warn!(target: "agent", "raft did not shut down within {RAFT_SHUTDOWN_WAIT_MS} ms");
+            }
+        }
+        self.heartbeat_task.abort();
+        tracing::info!(target: "agent", "shutdown complete");
+        match reason {
+            ShutdownReason::Fatal(_) => 1,
+            _ => 0,
+        }
+    }
+}
+
+async fn start_raft(config: &Config, node_id: &str, publisher: Arc<Publisher>) -> anyhow::Result<RaftHandle> {
+    // `-dev` keeps raft in memory even when a data dir is given.
+    let options = RaftOptions {
+        node_id: raft_node_id(node_id),
+        rpc_addr: config.server_rpc_addr(),
+        data_dir: config.data_dir.clone().filter(|_| !config.dev),
+        dev: config.dev,
+    };
+    let raft = RaftHandle::start(options, publisher)
+        .await
+        .context("cannot start raft")?;
+    tracing::info!(target: "agent.server", "New leader elected: payload={}", config.node_name);
+    Ok(raft)
+}
+
+/// Registers our node; retried a few times, then given up with an error
+/// (the agent still serves; the node is just missing from the catalog).
+async fn register_local_node(backend: &ControlContext, config: &Config, node_id: &str) {
+    let command = local_node::registration(config, node_id);
+    for attempt in 1..=NODE_REGISTER_ATTEMPTS_MAX {
+        match backend.write(command.clone()).await {
+            Ok((index, _)) => {
+                tracing::info!(target: "agent", "Synced node info: node={} index={index}", config.node_name);
+                return;
+            }
+            Err(e) if attempt < NODE_REGISTER_ATTEMPTS_MAX => {
+                tracing::debug!(target: "agent", "registering node failed (attempt {attempt}): {}", e.message);
+                tokio::time::sleep(Duration::from_millis(NODE_REGISTER_RETRY_MS)).await;
+            }
+            Err(e) => tracing::error!(target: "agent", "could not register node {}: {}", config.node_name, e.message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raft_ids_come_from_the_node_uuid() {
+        assert_eq!(raft_node_id("00000000-0000-0001-0000-000000000000"), 1);
+        assert_eq!(raft_node_id("adf4238a-882b-9ddc-4a9d-5b6758e4159e"), 0xadf4238a882b9ddc);
+        assert_eq!(raft_node_id("00000000-0000-0000-ffff-ffffffffffff"), 1, "never 0");
+        assert_eq!(raft_node_id("garbage"), 1);
+    }
+}

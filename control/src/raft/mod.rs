@@ -1,1 +1,265 @@
-//! (being written)
+//! Consensus: openraft over our own log storage, with the [`Publisher`] as
+//! the state machine's output.
+//!
+//! * [`types`]: the openraft type configuration.
+//! * `log_mem` / `log_wal` / `log_store`: the in-memory log (`-dev`), the
+//!   durable WAL under `<data_dir>/raft/`, and openraft's storage trait over
+//!   them; `record` frames their files, `vote_file` holds the vote,
+//!   `durable_file` replaces files atomically.
+//! * `state_machine` / `snapshot_store`: applies entries through the
+//!   publisher; builds, keeps and installs snapshots (the rkyv archive).
+//! * `network`: the transport (none yet: a single server needs none).
+//! * `config`, `stats`, `leader_contact`, `write_answer`, `limits`: timers,
+//!   the Consul `raft` stats section, leader-contact tracking, what a write
+//!   answers, bounds.
+//!
+//! [`RaftHandle`] is what the agent uses: start (bootstrap a single server,
+//! restore, wait to lead), write, status, stats, shutdown.
+
+mod config;
+mod durable_file;
+mod leader_contact;
+pub mod limits;
+mod log_mem;
+mod log_store;
+mod log_wal;
+mod network;
+mod record;
+mod snapshot_store;
+mod state_machine;
+mod stats;
+pub mod types;
+mod vote_file;
+mod write_answer;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use openraft::{BasicNode, ChangeMembers, LogIdOptionExt, ServerState};
+use proconsul_shared::ipc::messages::{ClusterStatus, ControlError};
+use proconsul_shared::{Command, CommandResult};
+
+use crate::publish::Publisher;
+use leader_contact::LeaderContact;
+use limits::{START_WAIT_MS_MAX, WRITE_WAIT_MS_MAX};
+use log_store::LogStore;
+use log_wal::WalOptions;
+use network::NoTransport;
+use snapshot_store::SnapshotStore;
+use state_machine::StateMachine;
+use types::{NodeId, Raft};
+
+/// How to run raft on this server.
+#[derive(Debug, Clone)]
+pub struct RaftOptions {
+    /// This server's raft id.
+    pub node_id: NodeId,
+    /// Our advertised server address, `ip:port` (`/v1/status/leader` shows it).
+    pub rpc_addr: String,
+    /// `None`: in-memory log and snapshots (`-dev`).
+    pub data_dir: Option<PathBuf>,
+    /// Short timers (`-dev`).
+    pub dev: bool,
+}
+
+/// A running raft server. Cheap to clone.
+#[derive(Clone)]
+pub struct RaftHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    raft: Raft,
+    node_id: NodeId,
+    contact: LeaderContact,
+}
+
+impl RaftHandle {
+    /// Opens storage, restores the last snapshot into `publisher` (which
+    /// must be empty), starts openraft, bootstraps a single-voter cluster
+    /// on fresh storage, and waits (at most [`START_WAIT_MS_MAX`]) until
+    /// this node leads and has applied every entry in its log, so reads
+    /// after a restart are never behind and indexes never go backwards.
+    pub async fn start(opts: RaftOptions, publisher: Arc<Publisher>) -> anyhow::Result<RaftHandle> {
+        Self::start_within(opts, publisher, START_WAIT_MS_MAX).await
+    }
+
+    /// [`RaftHandle::start`] with the leadership wait bounded by `wait_ms`.
+    async fn start_within(opts: RaftOptions, publisher: Arc<Publisher>, wait_ms: u64) -> anyhow::Result<RaftHandle> {
+        anyhow::ensure!(
+            publisher.applied_index() == 0,
+            "raft must start on an empty publisher (it holds index {})",
+            publisher.applied_index()
+        );
+        let config = Arc::new(config::raft_config(opts.dev)?);
+        let (log_store, state_machine) = open_storage(&opts, publisher).await?;
+        let start_last_log = log_store.last_log_index();
+        let raft = Raft::new(opts.node_id, config, NoTransport, log_store, state_machine)
+            .await
+            .context("starting raft")?;
+        let handle = RaftHandle {
+            inner: Arc::new(Inner {
+                raft,
+                node_id: opts.node_id,
+                contact: LeaderContact::new(Instant::now()),
+            }),
+        };
+        if let Err(e) = handle.bootstrap_and_lead(&opts, start_last_log, wait_ms).await {
+            handle.shutdown().await;
+            return Err(e);
+        }
+        tracing::info!(
+            node_id = opts.node_id,
+            addr = %opts.rpc_addr,
+            index = handle.applied_index(),
+            "cluster leadership acquired"
+        );
+        Ok(handle)
+    }
+
+    /// Initializes fresh storage as a single-voter cluster, checks this node
+    /// is a voter, then waits to lead with the whole log applied.
+    async fn bootstrap_and_lead(
+        &self,
+        opts: &RaftOptions,
+        start_last_log: Option<u64>,
+        wait_ms: u64,
+    ) -> anyhow::Result<()> {
+        let raft = &self.inner.raft;
+        let id = opts.node_id;
+        if !raft.is_initialized().await? {
+            let members = BTreeMap::from([(id, BasicNode::new(&opts.rpc_addr))]);
+            raft.initialize(members)
+                .await
+                .context("bootstrapping the raft cluster")?;
+            tracing::info!(node_id = id, addr = %opts.rpc_addr, "bootstrapped a single-server raft cluster");
+        }
+        let voters: Vec<NodeId> = raft
+            .with_raft_state(|st| st.membership_state.effective().voter_ids().collect())
+            .await?;
+        anyhow::ensure!(
+            voters.contains(&id),
+            "raft node id {id} is not a voter of the stored cluster configuration (voters: {voters:?}); \
+             was the data directory created with another node id?"
+        );
+        let timeout = Duration::from_millis(wait_ms);
+        raft.wait(Some(timeout))
+            .metrics(
+                |m| {
+                    m.state == ServerState::Leader
+                        && m.current_leader == Some(id)
+                        && m.last_log_index >= start_last_log
+                        && m.last_applied.index() >= m.last_log_index
+                },
+                "this server leads and has applied its whole log",
+            )
+            .await
+            .with_context(|| format!("raft node {id} did not take leadership within {wait_ms} ms"))?;
+        self.update_own_address(&opts.rpc_addr).await
+    }
+
+    /// Records a changed advertised address (a restart with another
+    /// `-bind`/`-advertise`) in the raft configuration, so status endpoints
+    /// report the address this server answers on.
+    async fn update_own_address(&self, rpc_addr: &str) -> anyhow::Result<()> {
+        let id = self.inner.node_id;
+        let stored = self
+            .inner
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .cloned();
+        if stored.as_ref().map(|n| n.addr.as_str()) == Some(rpc_addr) {
+            return Ok(());
+        }
+        let nodes = BTreeMap::from([(id, BasicNode::new(rpc_addr))]);
+        self.inner
+            .raft
+            .change_membership(ChangeMembers::SetNodes(nodes), false)
+            .await
+            .with_context(|| format!("recording this server's new raft address {rpc_addr}"))?;
+        tracing::info!(node_id = id, from = ?stored.map(|n| n.addr), to = rpc_addr, "raft address changed");
+        Ok(())
+    }
+
+    /// A replicated write. Answers `(raft index, result)` once applied (its
+    /// delta is then in the ring). Without leadership: 500 "No cluster
+    /// leader". An oversized command: 413.
+    pub async fn write(&self, cmd: Command) -> Result<(u64, CommandResult), ControlError> {
+        write_answer::check_command_size(&cmd)?;
+        let wait = Duration::from_millis(WRITE_WAIT_MS_MAX);
+        let outcome = tokio::time::timeout(wait, self.inner.raft.client_write(cmd)).await.ok();
+        write_answer::answer(outcome)
+    }
+
+    /// The leader's server address (if one is known) and every voter's.
+    pub fn cluster_status(&self) -> ClusterStatus {
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow();
+        let membership = m.membership_config.membership();
+        let addr = |id: NodeId| membership.get_node(&id).map(|n| n.addr.clone());
+        ClusterStatus {
+            leader: m.current_leader.and_then(addr),
+            peers: membership.voter_ids().filter_map(addr).collect(),
+        }
+    }
+
+    /// `(known_leader, last_contact_ms)`; `(true, 0)` on the leader.
+    pub fn leader_status(&self) -> (bool, u64) {
+        let leader_known = self.inner.raft.metrics().borrow().current_leader.is_some();
+        self.inner.contact.observe(Instant::now(), leader_known)
+    }
+
+    /// The `raft` section of `/v1/agent/self` `Stats` (Consul keys, string values).
+    pub fn stats(&self) -> BTreeMap<String, String> {
+        let metrics = self.inner.raft.metrics().borrow().clone();
+        let last_log = self.inner.raft.data_metrics().borrow().last_log;
+        stats::raft_stats(&metrics, last_log, self.inner.contact.last_contact_ms(Instant::now()))
+    }
+
+    /// This server's raft id.
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node_id
+    }
+
+    /// Index of the last entry applied to the state machine.
+    pub fn applied_index(&self) -> u64 {
+        self.inner.raft.metrics().borrow().last_applied.index().unwrap_or(0)
+    }
+
+    /// Stops raft and waits for its core task (which releases the storage).
+    /// Later writes fail with a 500.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.inner.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft did not shut down cleanly");
+        }
+    }
+}
+
+/// Opens the log and snapshot storage and restores the newest snapshot
+/// into the publisher. File IO runs on the blocking pool.
+async fn open_storage(opts: &RaftOptions, publisher: Arc<Publisher>) -> anyhow::Result<(LogStore, StateMachine)> {
+    let Some(data_dir) = &opts.data_dir else {
+        let state_machine = StateMachine::open(publisher, Arc::new(SnapshotStore::in_memory()))?;
+        return Ok((LogStore::in_memory(), state_machine));
+    };
+    let raft_dir = data_dir.join("raft");
+    tokio::task::spawn_blocking(move || -> anyhow::Result<(LogStore, StateMachine)> {
+        let log_store = LogStore::durable(&raft_dir, WalOptions::default())?;
+        let snapshots = SnapshotStore::durable(&raft_dir)
+            .with_context(|| format!("opening raft snapshots in {}", raft_dir.display()))?;
+        let state_machine = StateMachine::open(publisher, Arc::new(snapshots))?;
+        Ok((log_store, state_machine))
+    })
+    .await
+    .context("raft storage task")?
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,107 @@
-//! (being written)
+//! The unix-socket server the data plane talks to (`<run_dir>/control.sock`).
+//!
+//! * [`server`]: listener, connection limit, the opening `Hello`.
+//! * [`attach`]: the replication channel (ring and snapshot memfds, cluster
+//!   status, `Shutdown`), on a thread of its own.
+//! * [`requests`]: request channels: writes, leave, stats; bounded in flight.
+//! * [`dispatch`]: what each request does, against a [`ControlBackend`].
+//! * [`validate`]: the bounds every write is checked against.
+//! * [`stats`]: the Consul-shaped `Stats` sections.
+//! * [`hub`]: which data plane is attached.
+//!
+//! [`ControlContext`] is the agent-side implementation of both
+//! [`ControlBackend`] and [`ReplicationSource`].
+
+pub mod attach;
+pub mod dispatch;
+pub mod hub;
+pub mod requests;
+pub mod server;
+pub mod stats;
+pub mod validate;
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use proconsul_shared::agent_info::AgentInfo;
+use proconsul_shared::command::{Command, CommandResult};
+use proconsul_shared::ipc::messages::{ClusterStatus, ControlError};
+use proconsul_shared::shm::region::SharedRegion;
+use proconsul_shared::shm::snapshot_region::SnapshotMeta;
+use tokio::sync::watch;
+
+pub use attach::ReplicationSource;
+pub use dispatch::ControlBackend;
+pub use hub::AttachHub;
+pub use server::ControlServer;
+
+use crate::agent::shutdown::{Shutdown, ShutdownReason};
+use crate::publish::Publisher;
+use crate::raft::RaftHandle;
+
+/// What the control socket serves from.
+pub struct ControlContext {
+    pub publisher: Arc<Publisher>,
+    /// `None` on a client agent (no servers known yet).
+    pub raft: Option<RaftHandle>,
+    pub agent: Arc<AgentInfo>,
+    /// Our server RPC address (`ip:port`).
+    pub own_rpc_addr: String,
+    pub shutdown: Shutdown,
+}
+
+impl ControlBackend for ControlContext {
+    async fn write(&self, command: Command) -> Result<(u64, CommandResult), ControlError> {
+        match &self.raft {
+            Some(raft) => raft.write(command).await,
+            None => Err(dispatch::no_known_servers()),
+        }
+    }
+
+    fn stats(&self) -> stats::Stats {
+        let cluster = self.cluster_status();
+        stats::agent_stats(&stats::StatsInputs {
+            agent: &self.agent,
+            cluster: &cluster,
+            own_rpc_addr: &self.own_rpc_addr,
+            raft: self.raft.as_ref().map(RaftHandle::stats),
+            known_members: cluster.peers.len(),
+            local_services: 0,
+            local_checks: 0,
+            cpu_count: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        })
+    }
+
+    fn leave(&self) {
+        if self.shutdown.trigger(ShutdownReason::Leave) {
+            tracing::info!(target: "agent", "leave requested: shutting down");
+        }
+    }
+}
+
+impl ReplicationSource for ControlContext {
+    fn epoch(&self) -> u64 {
+        self.publisher.epoch()
+    }
+
+    fn ring_fd(&self) -> io::Result<OwnedFd> {
+        self.publisher.ring_fd()
+    }
+
+    fn snapshot(&self) -> io::Result<(SharedRegion, SnapshotMeta)> {
+        self.publisher.snapshot_region()
+    }
+
+    fn resets(&self) -> watch::Receiver<u64> {
+        self.publisher.resets()
+    }
+
+    fn agent(&self) -> AgentInfo {
+        (*self.agent).clone()
+    }
+
+    fn cluster_status(&self) -> ClusterStatus {
+        self.raft.as_ref().map(RaftHandle::cluster_status).unwrap_or_default()
+    }
+}

@@ -1,0 +1,55 @@
+//! `proconsul kv get|put|delete`, with Consul's output texts and exit
+//! codes.
+
+pub mod delete;
+pub mod get;
+pub mod pair;
+pub mod put;
+
+use super::Io;
+
+const USAGE: &str = "Usage: proconsul kv <subcommand> [options] [args]
+
+  Interact with the key-value store.
+
+Subcommands:
+    delete    Removes data from the KV store
+    get       Retrieves or lists data from the KV store
+    put       Sets or updates data in the KV store
+";
+
+/// The `/v1/kv/<key>` path of a key.
+pub fn kv_path(key: &str) -> String {
+    format!("/v1/kv/{}", super::http_client::percent_encode_path(key))
+}
+
+pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
+    let rest = args.get(1..).unwrap_or(&[]);
+    match args.first().map(String::as_str) {
+        Some("get") => get::run(rest, io),
+        Some("put") => put::run(rest, io),
+        Some("delete") => delete::run(rest, io),
+        Some("-h" | "-help" | "--help") => {
+            let _ = io.err.write_all(USAGE.as_bytes());
+            0
+        }
+        _ => {
+            let _ = io.err.write_all(USAGE.as_bytes());
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::tests::run_cmd;
+
+    #[test]
+    fn subcommands() {
+        assert_eq!(run_cmd(&["kv"]).code, 1);
+        assert_eq!(run_cmd(&["kv", "export"]).code, 1);
+        assert_eq!(run_cmd(&["kv", "-h"]).code, 0);
+        assert_eq!(kv_path("a b/c"), "/v1/kv/a%20b/c");
+    }
+}

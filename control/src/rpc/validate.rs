@@ -1,0 +1,185 @@
+//! Bounds every write is checked against before it reaches raft. The data
+//! plane checks the same limits first (with Consul's HTTP texts); this is
+//! the control plane's own guard, so a bad frame can never put an
+//! unbounded entry into the log. Pure.
+
+use proconsul_shared::command::{Command, NodeRegistration};
+use proconsul_shared::ipc::messages::ControlError;
+use proconsul_shared::limits::{KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, TXN_OPS_MAX};
+
+/// Longest node name or address accepted, in bytes.
+pub const NODE_FIELD_BYTES_MAX: usize = 256;
+/// Most tagged addresses or meta pairs on one node.
+pub const NODE_MAP_ENTRIES_MAX: usize = 64;
+
+fn bad_request(message: String) -> ControlError {
+    ControlError { status: 400, message }
+}
+
+fn too_large(message: String) -> ControlError {
+    ControlError { status: 413, message }
+}
+
+fn key(key: &str) -> Result<(), ControlError> {
+    if key.len() > KV_KEY_BYTES_MAX {
+        return Err(bad_request(format!(
+            "Key too long: {} bytes exceeds the {KV_KEY_BYTES_MAX}-byte limit",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+fn value(value: &[u8]) -> Result<(), ControlError> {
+    if value.len() > KV_VALUE_BYTES_MAX {
+        return Err(too_large(format!(
+            "Request body({} bytes) too large, max size: {KV_VALUE_BYTES_MAX} bytes. See https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size.",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+fn named_key(k: &str) -> Result<(), ControlError> {
+    if k.is_empty() {
+        return Err(bad_request("Missing key name".into()));
+    }
+    key(k)
+}
+
+fn node(reg: &NodeRegistration) -> Result<(), ControlError> {
+    if reg.node.is_empty() {
+        return Err(bad_request("Must provide node".into()));
+    }
+    if reg.address.is_empty() {
+        return Err(bad_request("Must provide address".into()));
+    }
+    let fields = [&reg.node, &reg.address, &reg.id, &reg.datacenter];
+    if fields.iter().any(|f| f.len() > NODE_FIELD_BYTES_MAX) {
+        return Err(bad_request(format!(
+            "Node field too long (limit: {NODE_FIELD_BYTES_MAX} bytes)"
+        )));
+    }
+    if reg.meta.len() > NODE_MAP_ENTRIES_MAX || reg.tagged_addresses.len() > NODE_MAP_ENTRIES_MAX {
+        return Err(bad_request(format!(
+            "Node metadata cannot contain more than {NODE_MAP_ENTRIES_MAX} key/value pairs"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a write against every bound.
+pub fn validate(command: &Command) -> Result<(), ControlError> {
+    match command {
+        Command::KvSet { key: k, value: v, .. } | Command::KvCas { key: k, value: v, .. } => {
+            named_key(k)?;
+            value(v)
+        }
+        Command::KvDelete { key: k } | Command::KvDeleteCas { key: k, .. } => named_key(k),
+        Command::KvDeleteTree { prefix } => key(prefix),
+        Command::Txn { ops } => {
+            if ops.len() > TXN_OPS_MAX {
+                return Err(too_large(format!(
+                    "Transaction contains too many operations ({} > {TXN_OPS_MAX})",
+                    ops.len()
+                )));
+            }
+            for op in ops {
+                key(&op.key)?;
+                value(&op.value)?;
+            }
+            Ok(())
+        }
+        Command::NodeRegister(reg) => node(reg),
+        Command::NodeDeregister { node } => {
+            if node.is_empty() {
+                return Err(bad_request("Must provide node".into()));
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proconsul_shared::txn::{KvVerb, TxnKvOp};
+
+    fn set(key: &str, len: usize) -> Command {
+        Command::KvSet {
+            key: key.into(),
+            value: vec![b'x'; len],
+            flags: 0,
+        }
+    }
+
+    #[test]
+    fn kv_bounds() {
+        assert_eq!(validate(&set("k", KV_VALUE_BYTES_MAX)), Ok(()));
+        assert_eq!(validate(&set("k", KV_VALUE_BYTES_MAX + 1)).unwrap_err().status, 413);
+        let e = validate(&set(&"k".repeat(KV_KEY_BYTES_MAX + 1), 1)).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.starts_with("Key too long"));
+        assert_eq!(validate(&set("", 1)).unwrap_err().message, "Missing key name");
+        assert_eq!(
+            validate(&Command::KvDelete { key: String::new() }).unwrap_err().message,
+            "Missing key name"
+        );
+        assert_eq!(
+            validate(&Command::KvDeleteTree { prefix: String::new() }),
+            Ok(()),
+            "deleting everything is allowed"
+        );
+    }
+
+    #[test]
+    fn txn_bounds() {
+        let op = TxnKvOp {
+            verb: KvVerb::Set,
+            key: "k".into(),
+            value: b"v".to_vec(),
+            flags: 0,
+            index: 0,
+            session: None,
+        };
+        let ok = Command::Txn {
+            ops: vec![op.clone(); TXN_OPS_MAX],
+        };
+        assert_eq!(validate(&ok), Ok(()));
+        let too_many = Command::Txn {
+            ops: vec![op.clone(); TXN_OPS_MAX + 1],
+        };
+        let e = validate(&too_many).unwrap_err();
+        assert_eq!(e.status, 413);
+        assert_eq!(e.message, "Transaction contains too many operations (129 > 128)");
+        let mut big = op;
+        big.value = vec![0; KV_VALUE_BYTES_MAX + 1];
+        assert_eq!(validate(&Command::Txn { ops: vec![big] }).unwrap_err().status, 413);
+    }
+
+    #[test]
+    fn node_bounds() {
+        let mut reg = NodeRegistration {
+            id: String::new(),
+            node: "n1".into(),
+            address: "127.0.0.1".into(),
+            datacenter: "dc1".into(),
+            tagged_addresses: Default::default(),
+            meta: Default::default(),
+        };
+        assert_eq!(validate(&Command::NodeRegister(reg.clone())), Ok(()));
+        reg.address.clear();
+        assert_eq!(
+            validate(&Command::NodeRegister(reg.clone())).unwrap_err().message,
+            "Must provide address"
+        );
+        reg.address = "a".repeat(NODE_FIELD_BYTES_MAX + 1);
+        assert_eq!(validate(&Command::NodeRegister(reg.clone())).unwrap_err().status, 400);
+        reg.address = "127.0.0.1".into();
+        for i in 0..=NODE_MAP_ENTRIES_MAX {
+            reg.meta.insert(format!("k{i}"), "v".into());
+        }
+        assert!(validate(&Command::NodeRegister(reg)).is_err());
+        assert!(validate(&Command::NodeDeregister { node: String::new() }).is_err());
+    }
+}
