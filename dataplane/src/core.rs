@@ -80,4 +80,24 @@ impl Core {
     pub async fn wait_change(&self, watch: &WatchSet, min_index: u64, deadline: Instant) -> WaitOutcome {
         self.inner.wait_change(watch, min_index, deadline).await
     }
+
+    /// A counter bumped each time the state is replaced by one at a lower
+    /// index (a snapshot restore). `wait_change` returns `Changed` when it
+    /// moves; a blocking handler that sees it differ from the value read
+    /// before parking answers at once even though the index went down
+    /// (Consul wakes every blocked query on a restore).
+    pub fn restore_generation(&self) -> u64 {
+        self.inner.restore_generation()
+    }
+
+    /// `limits.http_max_conns_per_client` from the launch configuration
+    /// (0 = unlimited): concurrent connections one client IP may hold.
+    pub fn http_max_conns_per_client(&self) -> u32 {
+        self.inner.http_max_conns_per_client()
+    }
+
+    /// The implementation side (runtime only).
+    pub(crate) fn inner(&self) -> &crate::runtime::CoreInner {
+        &self.inner
+    }
 }

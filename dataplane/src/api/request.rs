@@ -1,0 +1,67 @@
+//! What a handler sees of a request: method, decoded path, query, body.
+
+use crate::http::query::Query;
+
+/// The HTTP methods the API distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Put,
+    Post,
+    Delete,
+    Options,
+    Patch,
+    /// Anything else (`TRACE`, `BREW`, ...): allowed nowhere.
+    Other,
+}
+
+impl Method {
+    /// Classifies a method token (case-sensitive, as HTTP and Go are).
+    pub fn parse(name: &str) -> Method {
+        match name {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "PUT" => Method::Put,
+            "POST" => Method::Post,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            "PATCH" => Method::Patch,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// One API request, borrowing from the connection's buffers.
+#[derive(Debug, Clone)]
+pub struct ApiRequest<'a> {
+    pub method: Method,
+    /// The method as sent, for `method <M> not allowed`.
+    pub method_name: &'a str,
+    /// The percent-decoded path (`/v1/kv/a/b`).
+    pub path: &'a str,
+    pub query: Query<'a>,
+    pub body: &'a [u8],
+    /// Whether a blocking read may park (`false` once the blocking driver
+    /// wants the answer now: the wait timed out or the core is overloaded).
+    pub may_block: bool,
+}
+
+impl<'a> ApiRequest<'a> {
+    /// A request as it arrives (may block).
+    pub fn new(method_name: &'a str, path: &'a str, query: Query<'a>, body: &'a [u8]) -> ApiRequest<'a> {
+        ApiRequest {
+            method: Method::parse(method_name),
+            method_name,
+            path,
+            query,
+            body,
+            may_block: true,
+        }
+    }
+
+    /// Whether the response should be indented (`?pretty`, or `-dev`).
+    pub fn pretty(&self, agent_pretty: bool) -> bool {
+        agent_pretty || self.query.has("pretty")
+    }
+}

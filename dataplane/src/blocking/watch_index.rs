@@ -1,0 +1,64 @@
+//! The index of a watched item in a state: a blocking query whose items
+//! already moved past the client's index must not park at all.
+
+use proconsul_shared::State;
+
+use crate::blocking::watch::{WatchItem, WatchSet};
+
+/// The index that governs `item` in `state` (what `X-Consul-Index` would
+/// report for a query on that item alone).
+pub fn item_index(state: &State, item: &WatchItem) -> u64 {
+    match item {
+        WatchItem::KvKey(key) => state.kv.key_index(key),
+        WatchItem::KvPrefix(prefix) => state.kv.prefix_index(prefix),
+        WatchItem::Nodes => state.nodes.table_index(),
+        WatchItem::Everything => state.index(),
+    }
+}
+
+/// The highest index over the items of `watch` (an empty set watches
+/// everything).
+pub fn watch_set_index(state: &State, watch: &WatchSet) -> u64 {
+    if watch.items.is_empty() {
+        return state.index();
+    }
+    watch.items.iter().map(|i| item_index(state, i)).max().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proconsul_shared::Command;
+
+    #[test]
+    fn indexes_follow_the_state() {
+        let mut s = State::default();
+        s.apply_command(
+            3,
+            &Command::KvSet {
+                key: "a/x".into(),
+                value: vec![],
+                flags: 0,
+            },
+        );
+        s.apply_noop(4);
+        s.apply_command(
+            5,
+            &Command::KvSet {
+                key: "b".into(),
+                value: vec![],
+                flags: 0,
+            },
+        );
+        assert_eq!(item_index(&s, &WatchItem::KvKey("a/x".into())), 3);
+        assert_eq!(item_index(&s, &WatchItem::KvKey("missing".into())), 5, "table index");
+        assert_eq!(item_index(&s, &WatchItem::KvPrefix("a/".into())), 3);
+        assert_eq!(item_index(&s, &WatchItem::Everything), 5);
+        assert_eq!(item_index(&s, &WatchItem::Nodes), 0);
+        let set = WatchSet {
+            items: vec![WatchItem::KvKey("a/x".into()), WatchItem::KvKey("b".into())],
+        };
+        assert_eq!(watch_set_index(&s, &set), 5);
+        assert_eq!(watch_set_index(&s, &WatchSet::default()), 5);
+    }
+}

@@ -1,0 +1,249 @@
+//! One connection's read–answer–write loop.
+//!
+//! Reads into a reusable buffer, answers every complete request already
+//! in it (pipelining: in order, flushing every [`PIPELINED_RESPONSES_MAX`]
+//! responses or [`OUTPUT_FLUSH_BYTES`]), writes each batch of responses
+//! with one write, and closes on `Connection: close`, HTTP/1.0 without
+//! keep-alive, a refused request, an idle or slow peer, or EOF.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use super::dispatch::{respond, Flow};
+use super::limits::{
+    BUFFER_KEEP_BYTES_MAX, IDLE_TIMEOUT_MS, OUTPUT_FLUSH_BYTES, PIPELINED_RESPONSES_MAX, READ_CHUNK_BYTES,
+    REQUEST_READ_TIMEOUT_MS, WRITE_TIMEOUT_MS,
+};
+use super::parse::{parse_request, Parsed, Reject};
+use super::response::{write_plain_error, write_response, Framing, CONTINUE};
+use crate::api;
+use crate::core::Core;
+
+/// How long a connection may wait on its peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Between requests on a keep-alive connection.
+    pub idle: Duration,
+    /// For the rest of a request once its first bytes arrived.
+    pub request_read: Duration,
+    /// For one batch of responses to be written.
+    pub write: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            idle: Duration::from_millis(IDLE_TIMEOUT_MS),
+            request_read: Duration::from_millis(REQUEST_READ_TIMEOUT_MS),
+            write: Duration::from_millis(WRITE_TIMEOUT_MS),
+        }
+    }
+}
+
+/// Serves `stream` until it closes.
+pub async fn serve(core: &Core, mut stream: TcpStream, timeouts: Timeouts) {
+    if let Err(e) = run(core, &mut stream, timeouts).await {
+        tracing::debug!(error = %e, "http connection ended with an error");
+    }
+}
+
+async fn run(core: &Core, stream: &mut TcpStream, timeouts: Timeouts) -> io::Result<()> {
+    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut parked_input: Vec<u8> = Vec::new();
+    let mut continue_sent = false;
+    // When the bytes of the request now at the front began to arrive.
+    let mut partial_since: Option<Instant> = None;
+    loop {
+        let mut consumed = 0;
+        let mut answered = 0;
+        let mut close = false;
+        loop {
+            match parse_request(&input[consumed..], api::body_limit) {
+                Ok(Parsed::Complete {
+                    request,
+                    consumed: used,
+                }) => {
+                    continue_sent = false;
+                    let flow = respond(core, &request, stream, &mut parked_input, &mut out).await;
+                    consumed += used;
+                    answered += 1;
+                    if flow == Flow::Close || !request.keep_alive {
+                        close = true;
+                        break;
+                    }
+                    if answered >= PIPELINED_RESPONSES_MAX || out.len() >= OUTPUT_FLUSH_BYTES {
+                        out = write_out(stream, out, timeouts.write).await?;
+                        answered = 0;
+                    }
+                }
+                Ok(Parsed::Partial { expects_continue }) => {
+                    if expects_continue && !continue_sent {
+                        out.extend_from_slice(CONTINUE);
+                        continue_sent = true;
+                    }
+                    break;
+                }
+                Err(reject) => {
+                    write_reject(&mut out, reject, &input[consumed..]);
+                    close = true;
+                    break;
+                }
+            }
+        }
+        if !out.is_empty() {
+            out = write_out(stream, out, timeouts.write).await?;
+        }
+        if close {
+            return Ok(());
+        }
+        if consumed > 0 {
+            partial_since = None;
+        }
+        input.drain(..consumed);
+        shrink(&mut input);
+        shrink(&mut out);
+        if !parked_input.is_empty() {
+            // Bytes that arrived while a blocking read was parked: parse
+            // them before reading again.
+            input.append(&mut parked_input);
+            continue;
+        }
+        let timeout = if input.is_empty() {
+            timeouts.idle
+        } else {
+            // The whole request must arrive in time, not each read.
+            let since = *partial_since.get_or_insert_with(Instant::now);
+            let left = timeouts.request_read.saturating_sub(since.elapsed());
+            if left.is_zero() {
+                return Ok(());
+            }
+            left
+        };
+        let (read, returned) = read_more(stream, input, timeout).await;
+        input = returned;
+        match read {
+            Some(Ok(0)) | None => return Ok(()),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e),
+        }
+    }
+}
+
+/// Reads once into the spare capacity of `input`; `None` on timeout (the
+/// in-flight read is cancelled when its future is dropped).
+async fn read_more(
+    stream: &mut TcpStream,
+    mut input: Vec<u8>,
+    timeout: Duration,
+) -> (Option<io::Result<usize>>, Vec<u8>) {
+    input.reserve(READ_CHUNK_BYTES);
+    let len = input.len();
+    let spare = input.slice_mut(len..);
+    match monoio::time::timeout(timeout, stream.read(spare)).await {
+        Ok((result, spare)) => (Some(result), spare.into_inner()),
+        Err(_) => (None, Vec::with_capacity(READ_CHUNK_BYTES)),
+    }
+}
+
+/// Writes all of `out` (one write in the common case) and returns it
+/// emptied for reuse. A peer that does not read for `timeout` is dropped.
+async fn write_out(stream: &mut TcpStream, out: Vec<u8>, timeout: Duration) -> io::Result<Vec<u8>> {
+    match monoio::time::timeout(timeout, stream.write_all(out)).await {
+        Ok((Ok(_), mut out)) => {
+            out.clear();
+            Ok(out)
+        }
+        Ok((Err(e), _)) => Err(e),
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "response write timed out")),
+    }
+}
+
+/// Answers a request the framing refused; the connection then closes.
+fn write_reject(out: &mut Vec<u8>, reject: Reject, input: &[u8]) {
+    let framing = Framing {
+        version_minor: 1,
+        keep_alive: false,
+        head_only: false,
+    };
+    let date = super::date::now();
+    match reject {
+        Reject::BadRequest => write_plain_error(out, 400, framing, &date),
+        Reject::HeadTooLarge => write_plain_error(out, 431, framing, &date),
+        Reject::UnsupportedTransferEncoding => write_plain_error(out, 501, framing, &date),
+        Reject::BodyTooLarge {
+            body_bytes,
+            limit_bytes,
+        } => {
+            let target = request_target(input).unwrap_or("");
+            let response = api::body_too_large(target, body_bytes, limit_bytes);
+            write_response(out, &response, framing, &date);
+        }
+    }
+}
+
+/// The target of the request line at the start of `input`, if readable.
+fn request_target(input: &[u8]) -> Option<&str> {
+    let line_end = input.iter().position(|&b| b == b'\n')?;
+    let line = std::str::from_utf8(&input[..line_end]).ok()?;
+    line.split(' ').nth(1)
+}
+
+/// Releases a buffer that grew for one large request.
+fn shrink(buf: &mut Vec<u8>) {
+    if buf.capacity() > BUFFER_KEEP_BYTES_MAX && buf.len() <= READ_CHUNK_BYTES {
+        buf.shrink_to(READ_CHUNK_BYTES);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_are_answered_and_close() {
+        let mut out = Vec::new();
+        write_reject(&mut out, Reject::HeadTooLarge, b"GET / HTTP/1.1\r\n");
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        assert!(text.contains("Connection: close\r\n"));
+
+        let mut out = Vec::new();
+        write_reject(
+            &mut out,
+            Reject::BodyTooLarge {
+                body_bytes: 600_000,
+                limit_bytes: 524_288,
+            },
+            b"PUT /v1/kv/big?flags=1 HTTP/1.1\r\nContent-Length: 600000\r\n\r\n",
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 413 Request Entity Too Large\r\n"));
+        assert!(text.ends_with(
+            "Request body(600000 bytes) too large, max size: 524288 bytes. See https://developer.hashicorp.com/docs/agent/config/config-files#kv_max_value_size."
+        ));
+
+        let mut out = Vec::new();
+        write_reject(&mut out, Reject::BadRequest, b"garbage");
+        assert!(String::from_utf8(out).unwrap().ends_with("\r\n\r\n400 Bad Request"));
+    }
+
+    #[test]
+    fn request_target_of_the_line() {
+        assert_eq!(request_target(b"PUT /v1/txn HTTP/1.1\r\n"), Some("/v1/txn"));
+        assert_eq!(request_target(b"PUT"), None);
+    }
+
+    #[test]
+    fn grown_buffers_are_released() {
+        let mut buf = Vec::with_capacity(BUFFER_KEEP_BYTES_MAX * 4);
+        buf.extend_from_slice(b"abc");
+        shrink(&mut buf);
+        assert!(buf.capacity() <= BUFFER_KEEP_BYTES_MAX);
+        assert_eq!(buf, b"abc");
+    }
+}

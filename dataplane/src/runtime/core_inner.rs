@@ -1,0 +1,198 @@
+//! The implementation behind [`crate::core::Core`]: one serving thread's
+//! view, leadership, parked queries and request channel.
+
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proconsul_shared::ipc::messages::{ControlError, ControlOp, ControlReply};
+
+use crate::blocking::parking::Parking;
+use crate::blocking::watch_index::watch_set_index;
+use crate::blocking::{ChangeSet, WatchSet};
+use crate::core::{LeaderStatus, View, WaitOutcome};
+use crate::forward::{Forwarder, IN_FLIGHT_PER_CORE_MAX};
+use crate::replica::handoff::Hub;
+use crate::replica::version::{LeaderInfo, Version};
+
+/// Longest a write waits for the local replica to reach its index before
+/// it is answered anyway (and a warning logged).
+pub const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(5);
+/// Consul's default `limits.http_max_conns_per_client`.
+pub const HTTP_MAX_CONNS_PER_CLIENT_DEFAULT: u32 = 200;
+
+/// Per-core state. Single-threaded: interior mutability, no locks.
+pub struct CoreInner {
+    id: u32,
+    hub: Arc<Hub>,
+    view: RefCell<Rc<View>>,
+    installed_seq: Cell<u64>,
+    restore_generation: Cell<u64>,
+    leader: Cell<LeaderInfo>,
+    parking: Parking,
+    forwarder: Forwarder,
+    http_max_conns_per_client: u32,
+}
+
+impl CoreInner {
+    /// A core starting from `first`, parking at most `parked_max` queries.
+    pub(crate) fn new(id: u32, hub: Arc<Hub>, first: &Version, socket_path: PathBuf, parked_max: usize) -> CoreInner {
+        CoreInner {
+            id,
+            hub,
+            view: RefCell::new(Rc::new(view_of(first))),
+            installed_seq: Cell::new(first.seq),
+            restore_generation: Cell::new(first.restore_generation),
+            leader: Cell::new(first.leader),
+            parking: Parking::new(parked_max, IN_FLIGHT_PER_CORE_MAX),
+            forwarder: Forwarder::new(id, socket_path),
+            http_max_conns_per_client: HTTP_MAX_CONNS_PER_CLIENT_DEFAULT,
+        }
+    }
+
+    /// Sets the per-client HTTP connection limit the HTTP server enforces
+    /// (from `DataplaneLaunch::http_max_conns_per_client`; 0 = unlimited).
+    pub(crate) fn with_http_max_conns_per_client(mut self, limit: u32) -> CoreInner {
+        self.http_max_conns_per_client = limit;
+        self
+    }
+
+    /// `limits.http_max_conns_per_client` (0 = unlimited).
+    pub fn http_max_conns_per_client(&self) -> u32 {
+        self.http_max_conns_per_client
+    }
+
+    /// Index of this serving thread.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The current view (an `Rc` clone).
+    pub fn view(&self) -> Rc<View> {
+        self.view.borrow().clone()
+    }
+
+    /// Leadership for the response headers.
+    pub fn leader_status(&self) -> LeaderStatus {
+        let leader = self.leader.get();
+        if leader.growing {
+            leader.status_at(Instant::now())
+        } else {
+            LeaderStatus {
+                known_leader: leader.known_leader,
+                last_contact_ms: leader.last_contact_ms,
+            }
+        }
+    }
+
+    /// Bumped whenever the state was replaced by one at a lower index.
+    pub fn restore_generation(&self) -> u64 {
+        self.restore_generation.get()
+    }
+
+    /// Queries parked on this core now.
+    pub fn parked_queries(&self) -> usize {
+        self.parking.parked()
+    }
+
+    /// Sends a request; a write returns once this core's view reached it.
+    pub async fn request(&self, op: ControlOp) -> Result<ControlReply, ControlError> {
+        let reply = self.forwarder.request(op).await?;
+        if let ControlReply::Written { index, .. } = &reply {
+            self.wait_for_index(*index).await;
+        }
+        Ok(reply)
+    }
+
+    async fn wait_for_index(&self, index: u64) {
+        if self.view.borrow().state.index() >= index {
+            return;
+        }
+        let reached = match self.parking.wait_index(index) {
+            Ok(f) => f,
+            Err(full) => {
+                tracing::warn!(core = self.id, index, error = %full, "answering a write before the replica has it");
+                return;
+            }
+        };
+        if monoio::time::timeout(READ_YOUR_WRITES_WAIT, reached).await.is_err() {
+            tracing::warn!(
+                core = self.id,
+                index,
+                replica_index = self.view.borrow().state.index(),
+                "replica did not reach a write's index in time; answering anyway"
+            );
+        }
+    }
+
+    /// Parks until something `watch` covers moves above `min_index`, the
+    /// state is replaced by a restore, or `deadline` passes.
+    pub async fn wait_change(&self, watch: &WatchSet, min_index: u64, deadline: Instant) -> WaitOutcome {
+        let generation = self.restore_generation.get();
+        loop {
+            if self.restore_generation.get() != generation
+                || watch_set_index(&self.view.borrow().state, watch) > min_index
+            {
+                return WaitOutcome::Changed;
+            }
+            if Instant::now() >= deadline {
+                return WaitOutcome::TimedOut;
+            }
+            let parked = match self.parking.park(watch) {
+                Ok(p) => p,
+                Err(full) => {
+                    tracing::warn!(core = self.id, error = %full, "blocking query answered at once");
+                    return WaitOutcome::Overloaded;
+                }
+            };
+            let deadline_at = monoio::time::Instant::from_std(deadline);
+            if monoio::time::timeout_at(deadline_at, parked).await.is_err() {
+                return WaitOutcome::TimedOut;
+            }
+        }
+    }
+
+    /// Installs whatever the applier published since the last call and
+    /// wakes the parked queries and waiting writes it affects.
+    pub(crate) fn install_published(&self) {
+        let feed = self.hub.feed(self.id as usize);
+        let mut changes = ChangeSet::default();
+        feed.drain(&mut changes);
+        let Some(latest) = self.hub.latest() else {
+            return;
+        };
+        let installed = self.installed_seq.get();
+        if latest.seq != installed {
+            assert!(
+                latest.seq > installed,
+                "core {} installed version {} after {}",
+                self.id,
+                latest.seq,
+                installed
+            );
+            *self.view.borrow_mut() = Rc::new(view_of(&latest));
+            self.installed_seq.set(latest.seq);
+            self.restore_generation.set(latest.restore_generation);
+            self.leader.set(latest.leader);
+        }
+        let woken = self.parking.wake(&changes, latest.state.index());
+        if woken > 0 {
+            tracing::trace!(
+                core = self.id,
+                woken,
+                index = latest.state.index(),
+                "woke parked queries"
+            );
+        }
+    }
+}
+
+fn view_of(version: &Version) -> View {
+    View {
+        state: version.state.clone(),
+        agent: version.agent.clone(),
+        cluster: version.cluster.clone(),
+    }
+}

@@ -1,0 +1,186 @@
+//! One serving thread: its own monoio runtime (io_uring, or the epoll
+//! driver when io_uring is unavailable or its ring cannot be created), its
+//! own `SO_REUSEPORT` sockets, its own [`Core`]; it installs each version
+//! the applier publishes and stops on shutdown.
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::Duration;
+
+use monoio::time::TimeDriver;
+use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
+
+use crate::core::Core;
+use crate::replica::handoff::Hub;
+use crate::runtime::core_inner::CoreInner;
+use crate::runtime::sockets::{self, ListenPlan};
+
+/// io_uring submission queue entries per core.
+pub const URING_ENTRIES: u32 = 1024;
+/// Setting this environment variable to `legacy` forces the epoll driver.
+pub const DRIVER_ENV: &str = "PROCONSUL_DATAPLANE_DRIVER";
+/// Pause after an accept error (EMFILE...) so it cannot spin the core.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// What one serving thread needs.
+pub struct CoreConfig {
+    /// Core index.
+    pub id: u32,
+    /// The hand-off from the applier.
+    pub hub: Arc<Hub>,
+    /// Addresses to bind.
+    pub plan: ListenPlan,
+    /// `<run_dir>/control.sock`.
+    pub socket_path: PathBuf,
+    /// Parked blocking queries allowed on this core.
+    pub parked_max: usize,
+    /// Concurrent HTTP connections per client IP (0 = unlimited).
+    pub http_max_conns_per_client: u32,
+}
+
+/// This core's std sockets, bound before the runtime starts.
+struct CoreSockets {
+    http: Vec<TcpListener>,
+    dns_udp: Vec<UdpSocket>,
+    dns_tcp: Vec<TcpListener>,
+}
+
+fn bind_all(plan: &ListenPlan) -> Result<CoreSockets, sockets::BindError> {
+    Ok(CoreSockets {
+        http: plan
+            .http
+            .iter()
+            .map(|a| sockets::tcp_listener(*a))
+            .collect::<Result<_, _>>()?,
+        dns_udp: plan
+            .dns
+            .iter()
+            .map(|a| sockets::udp_socket(*a))
+            .collect::<Result<_, _>>()?,
+        dns_tcp: plan
+            .dns
+            .iter()
+            .map(|a| sockets::tcp_listener(*a))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+type CoreRuntime = FusionRuntime<TimeDriver<IoUringDriver>, TimeDriver<LegacyDriver>>;
+
+/// Builds this thread's runtime: io_uring when available, else epoll.
+fn build_runtime(id: u32) -> std::io::Result<CoreRuntime> {
+    let forced_legacy = std::env::var(DRIVER_ENV).is_ok_and(|v| v.eq_ignore_ascii_case("legacy"));
+    if !forced_legacy && monoio::utils::detect_uring() {
+        match RuntimeBuilder::<IoUringDriver>::new()
+            .with_entries(URING_ENTRIES)
+            .enable_timer()
+            .build()
+        {
+            Ok(rt) => {
+                tracing::debug!(core = id, "io_uring driver");
+                return Ok(rt.into());
+            }
+            Err(e) => tracing::warn!(core = id, error = %e, "io_uring unavailable; using the epoll driver"),
+        }
+    }
+    let rt = RuntimeBuilder::<LegacyDriver>::new().enable_timer().build()?;
+    tracing::debug!(core = id, "epoll driver");
+    Ok(rt.into())
+}
+
+/// Runs one serving thread until shutdown. Reports `Ok(id)` once its
+/// sockets are bound and it is serving, or an error.
+pub fn core_thread(config: CoreConfig, started: Sender<Result<u32, String>>) {
+    let id = config.id;
+    let sockets = match bind_all(&config.plan) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = started.send(Err(e.to_string()));
+            return;
+        }
+    };
+    let mut runtime = match build_runtime(id) {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = started.send(Err(format!("core {id}: cannot build a runtime: {e}")));
+            return;
+        }
+    };
+    runtime.block_on(serve_core(config, sockets, started));
+}
+
+async fn serve_core(config: CoreConfig, sockets: CoreSockets, started: Sender<Result<u32, String>>) {
+    let id = config.id;
+    let hub = config.hub.clone();
+    let Some(first) = hub.latest() else {
+        let _ = started.send(Err(format!("core {id}: no version published")));
+        return;
+    };
+    let core = Core::new(
+        CoreInner::new(id, hub.clone(), &first, config.socket_path.clone(), config.parked_max)
+            .with_http_max_conns_per_client(config.http_max_conns_per_client),
+    );
+    if let Err(e) = spawn_servers(&core, sockets) {
+        let _ = started.send(Err(format!("core {id}: {e}")));
+        return;
+    }
+    let _ = started.send(Ok(id));
+    follow_versions(&core, &hub).await;
+    tracing::debug!(core = id, "serving thread stopping");
+}
+
+/// Installs every version the applier publishes on `core` until shutdown.
+pub(crate) async fn follow_versions(core: &Core, hub: &Hub) {
+    let feed = hub.feed(core.id() as usize);
+    // Anything published before this core started listening.
+    core.inner().install_published();
+    while !hub.is_shutdown() {
+        feed.signalled().await;
+        if hub.is_shutdown() {
+            break;
+        }
+        core.inner().install_published();
+    }
+    feed.clear_waker();
+}
+
+fn spawn_servers(core: &Rc<Core>, sockets: CoreSockets) -> std::io::Result<()> {
+    for listener in sockets.http {
+        let listener = monoio::net::TcpListener::from_std(listener)?;
+        monoio::spawn(accept_http(core.clone(), listener));
+    }
+    for socket in sockets.dns_udp {
+        let socket = monoio::net::udp::UdpSocket::from_std(socket)?;
+        monoio::spawn(crate::dns::udp::serve(core.clone(), socket));
+    }
+    for listener in sockets.dns_tcp {
+        let listener = monoio::net::TcpListener::from_std(listener)?;
+        monoio::spawn(crate::dns::tcp::serve(core.clone(), listener));
+    }
+    Ok(())
+}
+
+async fn accept_http(core: Rc<Core>, listener: monoio::net::TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                monoio::spawn(crate::http::serve_connection(core.clone(), stream, peer));
+            }
+            Err(e) => {
+                tracing::warn!(core = core.id(), error = %e, "http accept failed");
+                monoio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+            }
+        }
+    }
+}
+
+/// The listen addresses a core serves (for logs).
+pub fn describe(plan: &ListenPlan) -> String {
+    let http: Vec<String> = plan.http.iter().map(SocketAddr::to_string).collect();
+    let dns: Vec<String> = plan.dns.iter().map(SocketAddr::to_string).collect();
+    format!("http [{}] dns [{}]", http.join(", "), dns.join(", "))
+}
