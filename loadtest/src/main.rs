@@ -1,1 +1,41 @@
-fn main() {}
+//! `proconsul-loadtest`: load generator for Proconsul and its peers.
+//!
+//! Every measured figure is meant to be compared with a peer measured in
+//! the same session, per server CPU-core: requests answered divided by the
+//! CPU-seconds of the server's whole process tree (`utime + stime` from
+//! `/proc`, read before and after the measured window).
+//!
+//! Sub-commands: `http` (keep-alive GET load over epoll), `dns` (UDP with
+//! `sendmmsg`/`recvmmsg`, closed loop or fixed rate), `prepare-kv` and
+//! `prepare-catalog` (write the data the loads read). See docs/BENCHMARKS.md for the procedures.
+
+mod cli;
+mod cpu;
+mod dns;
+mod epoll;
+mod http;
+mod input_file;
+mod latency;
+mod limits;
+mod machine;
+mod measure;
+mod phase;
+mod report;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Http(args) => http::run::run(args),
+        Command::Dns(args) => dns::run::run(args),
+        Command::PrepareKv(args) => http::prepare_kv::run(args),
+        Command::PrepareCatalog(args) => http::prepare_catalog::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("proconsul-loadtest: {e:#}");
+        std::process::exit(1);
+    }
+}
