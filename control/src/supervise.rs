@@ -67,7 +67,7 @@ pub fn dataplane_launch(config: &Config, run_dir: &Path) -> DataplaneLaunch {
         run_dir: run_dir.display().to_string(),
         http_addrs: listeners(config.ports.http),
         dns_addrs: listeners(config.ports.dns),
-        threads: 0,
+        threads: config.dataplane_threads,
         log_level: config.log_level.as_str().to_string(),
         exit_with_control_plane: config.dev,
         http_max_conns_per_client: config.http_max_conns_per_client,

@@ -40,14 +40,9 @@ LOADTEST=${LOADTEST:-$repo/target/release/proconsul-loadtest}
 PROCONSUL_BIN=${PROCONSUL_BIN:-$repo/target/release/proconsul}
 PROCONSUL_HTTP_PORT=${PROCONSUL_HTTP_PORT:-18500}
 PROCONSUL_ADDR=${PROCONSUL_ADDR:-127.0.0.1:$PROCONSUL_HTTP_PORT}
-PROCONSUL_ARGS=${PROCONSUL_ARGS:-agent -dev -http-port $PROCONSUL_HTTP_PORT -dns-port 18600 -server-port 18300}
-# PLACEHOLDER <threads=1>: the data plane's serving-thread count is not
-# settable yet (DataplaneLaunch.threads is 0 = one per core). When it is, put
-# the environment assignment that pins it to ONE thread here, e.g.
-#   DATAPLANE_THREADS_ENV="PROCONSUL_DATAPLANE_THREADS=1"   (name not final)
-# The per-core ratio stays valid without it (both sides are divided by their
-# own CPU time), but nginx runs worker_processes 1, so pin it when possible.
-DATAPLANE_THREADS_ENV=${DATAPLANE_THREADS_ENV:-}
+# A durable single server (production shape: compact JSON, WAL on disk) with
+# ONE data-plane serving thread, like nginx's worker_processes 1.
+PROCONSUL_ARGS=${PROCONSUL_ARGS:-agent -server -bootstrap -data-dir $work/proconsul-data -dataplane-threads 1 -http-port $PROCONSUL_HTTP_PORT -dns-port 18600 -server-port 18300}
 NGINX_ONLY=${NGINX_ONLY:-}
 
 results=$work/results.jsonl
@@ -112,9 +107,9 @@ if [ -z "$NGINX_ONLY" ]; then
   if [ -n "${PROCONSUL_PID:-}" ]; then
     have_proconsul=1
   elif [ -x "$PROCONSUL_BIN" ]; then
-    log "starting: ${DATAPLANE_THREADS_ENV:-<threads=1 placeholder unset>} $PROCONSUL_BIN $PROCONSUL_ARGS"
+    log "starting: $PROCONSUL_BIN $PROCONSUL_ARGS"
     # shellcheck disable=SC2086  # word splitting of the argument list is intended
-    env $DATAPLANE_THREADS_ENV "$PROCONSUL_BIN" $PROCONSUL_ARGS >"$work/proconsul.log" 2>&1 &
+    "$PROCONSUL_BIN" $PROCONSUL_ARGS >"$work/proconsul.log" 2>&1 &
     PROCONSUL_PID=$!
     started_pids+=("$PROCONSUL_PID")
     wait_http "http://$PROCONSUL_ADDR/v1/status/leader" || { log "proconsul did not answer; see $work/proconsul.log"; exit 1; }
@@ -126,9 +121,6 @@ fi
 
 if [ -n "$have_proconsul" ]; then
   wait_leader "$PROCONSUL_ADDR" || { log "no raft leader at $PROCONSUL_ADDR after 10 s"; exit 1; }
-  if [ -z "$DATAPLANE_THREADS_ENV" ]; then
-    log "WARNING: data-plane threads not pinned to 1 (placeholder <threads=1>)"
-  fi
   prefix=${KEY%??????}
   [ "$prefix$(printf '%06d' 0)" = "$KEY" ] || { log "KEY must be <prefix>000000 (what prepare-kv writes)"; exit 1; }
   "$LOADTEST" prepare-kv --target "$PROCONSUL_ADDR" --keys 1 --value-bytes "$VALUE_BYTES" --prefix "$prefix" >/dev/null

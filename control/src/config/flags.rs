@@ -33,6 +33,10 @@ pub const AGENT_FLAGS: &[FlagSpec] = &[
     FlagSpec::value("data-dir", "Directory for persistent state. Required unless -dev."),
     FlagSpec::value("datacenter", "Datacenter name. Defaults to dc1."),
     FlagSpec::value(
+        "dataplane-threads",
+        "Proconsul: data-plane serving threads, 0 = one per core (the default).",
+    ),
+    FlagSpec::value(
         "default-query-time",
         "Default blocking-query wait (Go duration). Defaults to 300s.",
     ),
@@ -111,6 +115,7 @@ pub fn agent_args(args: &ParsedArgs) -> Result<AgentArgs, ConfigError> {
         domain: string("domain"),
         default_query_time: string("default-query-time"),
         max_query_time: string("max-query-time"),
+        dataplane_threads: args.parsed::<i64>("dataplane-threads").map_err(flag_error)?,
         ..Default::default()
     };
     flags.ports.http = args.parsed::<i64>("http-port").map_err(flag_error)?;

@@ -67,6 +67,7 @@ pub const KNOWN_KEYS: &[(&str, Setter)] = &[
     ("client_addr", |c, v| set!(c.client_addr, string(v)?)),
     ("data_dir", |c, v| set!(c.data_dir, string(v)?)),
     ("datacenter", |c, v| set!(c.datacenter, string(v)?)),
+    ("dataplane_threads", |c, v| set!(c.dataplane_threads, integer(v)?)),
     ("default_query_time", |c, v| set!(c.default_query_time, string(v)?)),
     ("domain", |c, v| set!(c.domain, string(v)?)),
     ("enable_script_checks", |c, v| set!(c.enable_script_checks, boolean(v)?)),

@@ -44,6 +44,8 @@ pub struct PartialConfig {
     pub default_query_time: Option<String>,
     pub max_query_time: Option<String>,
     pub http_max_conns_per_client: Option<i64>,
+    /// Proconsul extension: data-plane serving threads (0 = one per core).
+    pub dataplane_threads: Option<i64>,
 }
 
 fn over<T>(earlier: &mut Option<T>, later: Option<T>) {
@@ -89,6 +91,7 @@ impl PartialConfig {
         over(&mut self.default_query_time, later.default_query_time);
         over(&mut self.max_query_time, later.max_query_time);
         over(&mut self.http_max_conns_per_client, later.http_max_conns_per_client);
+        over(&mut self.dataplane_threads, later.dataplane_threads);
     }
 
     /// Merges sources in order (earliest first).

@@ -12,6 +12,8 @@ use super::error::ConfigError;
 use super::partial::{PartialConfig, PartialPorts};
 use super::runtime::{Config, LogLevel};
 
+/// Most data-plane serving threads one agent may ask for.
+pub const DATAPLANE_THREADS_MAX: usize = 1024;
 /// Consul's default `limits.http_max_conns_per_client`.
 pub const HTTP_MAX_CONNS_PER_CLIENT_DEFAULT: u32 = 200;
 /// Consul's default `default_query_time` (5 minutes).
@@ -293,6 +295,15 @@ pub fn resolve(merged: PartialConfig, host: &HostFacts, mut warnings: Vec<String
             u32::try_from(n).map_err(|_| invalid(format!("limits.http_max_conns_per_client: invalid value {n}")))?
         }
     };
+    let dataplane_threads = match merged.dataplane_threads {
+        None => 0,
+        Some(n) if (0..=DATAPLANE_THREADS_MAX as i64).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(invalid(format!(
+                "dataplane_threads: invalid value {n} (0 to {DATAPLANE_THREADS_MAX}; 0 = one per core)"
+            )))
+        }
+    };
     Ok(Config {
         dev,
         server,
@@ -314,6 +325,7 @@ pub fn resolve(merged: PartialConfig, host: &HostFacts, mut warnings: Vec<String
         default_query_time_ms,
         max_query_time_ms,
         http_max_conns_per_client,
+        dataplane_threads,
         pretty_json: dev,
         warnings,
     })
@@ -593,5 +605,7 @@ mod tests {
             "default_query_time must be greater than zero"
         );
         assert!(err(|p| p.http_max_conns_per_client = Some(-5)).contains("http_max_conns_per_client"));
+        assert!(err(|p| p.dataplane_threads = Some(-1)).contains("dataplane_threads"));
+        assert!(err(|p| p.dataplane_threads = Some(5000)).contains("dataplane_threads"));
     }
 }

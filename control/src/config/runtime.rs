@@ -75,6 +75,8 @@ pub struct Config {
     pub max_query_time_ms: u64,
     /// 0 = no limit.
     pub http_max_conns_per_client: u32,
+    /// Data-plane serving threads; 0 = one per available core.
+    pub dataplane_threads: usize,
     /// Pretty-print every JSON response (`-dev`).
     pub pretty_json: bool,
     /// Things worth a warning at start-up (unknown keys, ignored flags).
