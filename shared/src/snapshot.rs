@@ -36,7 +36,7 @@ impl StateSnapshot {
             index: state.index(),
             kv_table_index: state.kv.table_index(),
             kv: state.kv.entries().map(|e| (**e).clone()).collect(),
-            kv_tombstones: state.kv.tombstones().map(|(k, i)| (k.clone(), *i)).collect(),
+            kv_tombstones: state.kv.tombstones().map(|(k, i)| (k.to_string(), *i)).collect(),
             node_table_index: state.nodes.table_index(),
             nodes: state.nodes.iter().map(|n| (**n).clone()).collect(),
         }

@@ -1,6 +1,7 @@
 //! The KV table: live entries plus tombstones of deleted keys, so that
 //! prefix indexes include deletes (a delete must wake prefix watchers).
 
+use std::ops::Bound;
 use std::sync::Arc;
 
 use imbl::OrdMap;
@@ -22,8 +23,11 @@ pub struct KvEntry {
 /// prefix is a contiguous range.
 #[derive(Debug, Clone, Default)]
 pub struct KvTable {
-    entries: OrdMap<String, Arc<KvEntry>>,
-    tombstones: OrdMap<String, u64>,
+    /// Keys are `Arc<str>`: the first write after an O(1) clone copies the
+    /// touched path of the tree, and copying a node then bumps refcounts
+    /// instead of cloning every key string in it.
+    entries: OrdMap<Arc<str>, Arc<KvEntry>>,
+    tombstones: OrdMap<Arc<str>, u64>,
     /// Highest index of any KV change (writes and deletes).
     table_index: u64,
 }
@@ -52,7 +56,7 @@ impl KvTable {
     /// Live entries whose key starts with `prefix`, in key order.
     pub fn range_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Arc<KvEntry>> + 'a {
         self.entries
-            .range(prefix.to_string()..)
+            .range::<_, str>(from(prefix))
             .take_while(move |(k, _)| k.starts_with(prefix))
             .map(|(_, v)| v)
     }
@@ -72,7 +76,7 @@ impl KvTable {
         let live = self.range_prefix(prefix).map(|e| e.modify_index).max().unwrap_or(0);
         let dead = self
             .tombstones
-            .range(prefix.to_string()..)
+            .range::<_, str>(from(prefix))
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(_, i)| *i)
             .max()
@@ -87,16 +91,20 @@ impl KvTable {
     pub fn put(&mut self, entry: KvEntry) {
         debug_assert!(entry.modify_index >= entry.create_index);
         self.bump(entry.modify_index);
-        self.tombstones.remove(&entry.key);
-        self.entries.insert(entry.key.clone(), Arc::new(entry));
+        let key: Arc<str> = match self.entries.get_key_value(entry.key.as_str()) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(entry.key.as_str()),
+        };
+        self.tombstones.remove(entry.key.as_str());
+        self.entries.insert(key, Arc::new(entry));
     }
 
     /// Deletes one key at `index`, leaving a tombstone. Returns whether it existed.
     pub fn delete(&mut self, key: &str, index: u64) -> bool {
-        match self.entries.remove(key) {
-            Some(_) => {
+        match self.entries.remove_with_key(key) {
+            Some((k, _)) => {
                 self.bump(index);
-                self.tombstones.insert(key.to_string(), index);
+                self.tombstones.insert(k, index);
                 true
             }
             None => false,
@@ -105,14 +113,14 @@ impl KvTable {
 
     /// Deletes every key under `prefix` at `index`. Returns how many existed.
     pub fn delete_prefix(&mut self, prefix: &str, index: u64) -> usize {
-        let keys: Vec<String> = self
+        let keys: Vec<Arc<str>> = self
             .entries
-            .range(prefix.to_string()..)
+            .range::<_, str>(from(prefix))
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, _)| k.clone())
             .collect();
         for k in &keys {
-            self.entries.remove(k);
+            self.entries.remove(k.as_ref());
             self.tombstones.insert(k.clone(), index);
         }
         if !keys.is_empty() {
@@ -125,7 +133,7 @@ impl KvTable {
         self.entries.values()
     }
 
-    pub fn tombstones(&self) -> impl Iterator<Item = (&String, &u64)> {
+    pub fn tombstones(&self) -> impl Iterator<Item = (&Arc<str>, &u64)> {
         self.tombstones.iter()
     }
 
@@ -135,10 +143,10 @@ impl KvTable {
             ..Default::default()
         };
         for e in entries {
-            t.entries.insert(e.key.clone(), Arc::new(e));
+            t.entries.insert(Arc::from(e.key.as_str()), Arc::new(e));
         }
         for (k, i) in tombstones {
-            t.tombstones.insert(k, i);
+            t.tombstones.insert(Arc::from(k), i);
         }
         t
     }
@@ -152,6 +160,11 @@ impl KvTable {
         );
         self.table_index = index;
     }
+}
+
+/// The range bounds of every key at or after `prefix`.
+fn from(prefix: &str) -> (Bound<&str>, Bound<&str>) {
+    (Bound::Included(prefix), Bound::Unbounded)
 }
 
 #[cfg(test)]
