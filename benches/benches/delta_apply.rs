@@ -84,7 +84,7 @@ fn ring(c: &mut Criterion) {
         b.iter(|| {
             index += 1;
             writer.append(index, black_box(&payload)).expect("append");
-            match reader.next() {
+            match reader.read_next() {
                 ReadOutcome::Record { index: read } => assert_eq!(read, index),
                 other => panic!("expected record {index}, got {other:?}"),
             }

@@ -387,7 +387,7 @@ async fn read_responses(shared: Rc<Shared>, conn: Rc<Connection>, mut reader: im
             }
         }
         loop {
-            match decoder.next::<ControlResponse>() {
+            match decoder.next_message::<ControlResponse>() {
                 Ok(Some(response)) => {
                     shared.pending.borrow_mut().complete(response.id, response.result);
                 }

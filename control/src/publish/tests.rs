@@ -24,7 +24,7 @@ fn reader_at(p: &Publisher, cursor: u64) -> RingReader {
 fn drain_into(reader: &mut RingReader, state: &mut State) -> Vec<u64> {
     let mut indexes = Vec::new();
     for _ in 0..1_000_000 {
-        match reader.next() {
+        match reader.read_next() {
             ReadOutcome::Record { index } => {
                 let delta = Delta::decode(reader.payload()).expect("a published delta decodes");
                 assert_eq!(delta.index, index);
@@ -123,8 +123,8 @@ fn oversized_delta_writes_a_resync_marker_and_bumps_resets() {
     assert_eq!(*resets.borrow_and_update(), 1);
     assert_eq!(p.applied_index(), 2, "the write itself is applied");
 
-    assert_eq!(reader.next(), ReadOutcome::Record { index: 1 });
-    assert_eq!(reader.next(), ReadOutcome::Record { index: 2 });
+    assert_eq!(reader.read_next(), ReadOutcome::Record { index: 1 });
+    assert_eq!(reader.read_next(), ReadOutcome::Record { index: 2 });
     assert_eq!(reader.payload(), RESYNC_MARKER);
     assert!(
         Delta::decode(reader.payload()).is_err(),

@@ -84,7 +84,7 @@ async fn dev_mode_leads_fast_and_publishes_writes() {
     // Every applied entry reached the ring, the writes among them in order.
     let mut ring_indexes = Vec::new();
     for _ in 0..10_000 {
-        match reader.next() {
+        match reader.read_next() {
             ReadOutcome::Record { index } => {
                 let delta = Delta::decode(reader.payload()).unwrap();
                 assert_eq!(delta.index, index);

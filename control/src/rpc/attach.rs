@@ -167,7 +167,7 @@ impl<S: ReplicationSource> Channel<S> {
                 Ok(0) => return Ok(End::Closed),
                 Ok(n) => {
                     self.decoder.push(&buf[..n]);
-                    while let Some(msg) = self.decoder.next::<FromDataplane>()? {
+                    while let Some(msg) = self.decoder.next_message::<FromDataplane>()? {
                         self.handle(msg);
                     }
                 }
@@ -307,7 +307,7 @@ mod tests {
             let deadline = Instant::now() + Duration::from_secs(10);
             let mut buf = [0u8; 4096];
             loop {
-                if let Some(msg) = self.decoder.next::<ToDataplane>().unwrap() {
+                if let Some(msg) = self.decoder.next_message::<ToDataplane>().unwrap() {
                     let fd = match msg {
                         ToDataplane::Attached { .. } | ToDataplane::Snapshot { .. } => self.fds.pop_front(),
                         _ => None,

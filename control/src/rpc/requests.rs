@@ -43,7 +43,7 @@ pub async fn serve_requests<B: ControlBackend>(
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
     'connection: loop {
         loop {
-            let request = match decoder.next::<ControlRequest>() {
+            let request = match decoder.next_message::<ControlRequest>() {
                 Ok(Some(r)) => r,
                 Ok(None) => break,
                 Err(e) => {
@@ -143,7 +143,7 @@ mod tests {
         let mut buf = vec![0u8; 65536];
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while out.len() < count {
-            while let Some(r) = decoder.next::<ControlResponse>().unwrap() {
+            while let Some(r) = decoder.next_message::<ControlResponse>().unwrap() {
                 out.push(r);
             }
             if out.len() >= count {

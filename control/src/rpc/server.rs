@@ -44,7 +44,7 @@ pub async fn read_hello(stream: &mut UnixStream) -> Result<(Hello, FrameDecoder)
         let mut buf = [0u8; 4096];
         let mut received = 0usize;
         loop {
-            match decoder.next::<Hello>() {
+            match decoder.next_message::<Hello>() {
                 Ok(Some(hello)) => return Ok((hello, decoder)),
                 Ok(None) => {}
                 Err(e) => return Err(format!("bad hello: {e}")),
@@ -191,7 +191,7 @@ mod tests {
         b.write_all(&bytes).await.unwrap();
         let (hello, mut rest) = read_hello(&mut a).await.unwrap();
         assert_eq!(hello, Hello::Requests { core: 3 });
-        assert_eq!(rest.next::<u64>().unwrap(), Some(7));
+        assert_eq!(rest.next_message::<u64>().unwrap(), Some(7));
     }
 
     #[tokio::test]

@@ -208,7 +208,7 @@ impl Applier {
 
     fn handle_messages(&mut self, s: &mut Session) -> Result<(), SessionEnd> {
         loop {
-            let msg = match s.decoder.next::<ToDataplane>() {
+            let msg = match s.decoder.next_message::<ToDataplane>() {
                 Ok(Some(m)) => m,
                 Ok(None) => return Ok(()),
                 Err(e) => return Err(SessionEnd::Lost(format!("bad frame from the control plane: {e}"))),
@@ -295,7 +295,7 @@ impl Applier {
             return false;
         };
         for _ in 0..RECORDS_PER_VERSION_MAX {
-            match ring.next() {
+            match ring.read_next() {
                 ReadOutcome::Empty => return false,
                 ReadOutcome::Record { index } => match Delta::decode(ring.payload()) {
                     Ok(delta) if delta.index == index => {

@@ -107,6 +107,10 @@ pub struct Hub {
     feeds: Vec<CoreFeed>,
     latest: ArcSwapOption<Version>,
     last_seq: AtomicU64,
+    /// Sequence of the version in `latest`, stored after it (Release): a
+    /// core that reads it (Acquire) and finds it newer than its own view
+    /// installs `latest` before answering a request.
+    published_seq: AtomicU64,
     shutdown: AtomicBool,
     exit_code: AtomicI32,
 }
@@ -123,6 +127,7 @@ impl Hub {
             feeds: (0..cores).map(|_| CoreFeed::new(queue_versions)).collect(),
             latest: ArcSwapOption::empty(),
             last_seq: AtomicU64::new(0),
+            published_seq: AtomicU64::new(0),
             shutdown: AtomicBool::new(false),
             exit_code: AtomicI32::new(0),
         })
@@ -136,6 +141,12 @@ impl Hub {
     /// The inbox of core `id`.
     pub fn feed(&self, id: usize) -> &CoreFeed {
         &self.feeds[id]
+    }
+
+    /// Sequence of the newest published version: one plain load of a line
+    /// that changes only when a version is published.
+    pub fn published_seq(&self) -> u64 {
+        self.published_seq.load(Ordering::Acquire)
     }
 
     /// The newest published version.
@@ -153,7 +164,9 @@ impl Hub {
             previous
         );
         let version = Arc::new(version);
+        let seq = version.seq;
         self.latest.store(Some(version.clone()));
+        self.published_seq.store(seq, Ordering::Release);
         for feed in &self.feeds {
             if feed.versions.push(version.clone()).is_err() {
                 feed.overflow.store(true, Ordering::SeqCst);

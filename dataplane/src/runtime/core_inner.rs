@@ -69,8 +69,16 @@ impl CoreInner {
         self.id
     }
 
-    /// The current view (an `Rc` clone).
+    /// The current view (an `Rc` clone). If the applier has published a
+    /// newer version than this core installed, it is installed first: a
+    /// write is acknowledged once its version is published, so every read
+    /// that starts after the acknowledgement sees it, whichever core
+    /// serves it (read-your-writes across connections). The check is one
+    /// load of a line that changes only on publish.
     pub fn view(&self) -> Rc<View> {
+        if self.hub.published_seq() > self.installed_seq.get() {
+            self.install_published();
+        }
         self.view.borrow().clone()
     }
 
@@ -107,7 +115,7 @@ impl CoreInner {
     }
 
     async fn wait_for_index(&self, index: u64) {
-        if self.view.borrow().state.index() >= index {
+        if self.view().state.index() >= index {
             return;
         }
         let reached = match self.parking.wait_index(index) {

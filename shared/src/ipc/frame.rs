@@ -48,7 +48,7 @@ impl FrameDecoder {
     }
 
     /// The next whole message, if one has arrived.
-    pub fn next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
+    pub fn next_message<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
         let avail = &self.buf[self.start..];
         if avail.len() < 4 {
             return Ok(None);
@@ -105,18 +105,18 @@ mod tests {
         let mut d = FrameDecoder::default();
         for byte in &all[..a.len() - 1] {
             d.push(std::slice::from_ref(byte));
-            assert!(d.next::<(String, u64)>().unwrap().is_none());
+            assert!(d.next_message::<(String, u64)>().unwrap().is_none());
         }
         d.push(&all[a.len() - 1..]);
-        assert_eq!(d.next::<(String, u64)>().unwrap(), Some(("hello".into(), 1)));
-        assert_eq!(d.next::<(String, u64)>().unwrap(), Some(("world".into(), 2)));
-        assert_eq!(d.next::<(String, u64)>().unwrap(), None);
+        assert_eq!(d.next_message::<(String, u64)>().unwrap(), Some(("hello".into(), 1)));
+        assert_eq!(d.next_message::<(String, u64)>().unwrap(), Some(("world".into(), 2)));
+        assert_eq!(d.next_message::<(String, u64)>().unwrap(), None);
     }
 
     #[test]
     fn oversized_frame_is_an_error() {
         let mut d = FrameDecoder::default();
         d.push(&((IPC_FRAME_BYTES_MAX as u32) + 1).to_le_bytes());
-        assert!(matches!(d.next::<u8>(), Err(FrameError::TooLarge(_))));
+        assert!(matches!(d.next_message::<u8>(), Err(FrameError::TooLarge(_))));
     }
 }

@@ -108,7 +108,7 @@ pub struct RingWriter {
 impl RingWriter {
     /// Creates a ring of `capacity` bytes in a new memfd.
     pub fn create(capacity: u64, epoch: u64) -> Result<RingWriter, RingError> {
-        if capacity < DELTA_RING_BYTES_MIN || capacity % ALIGN != 0 {
+        if capacity < DELTA_RING_BYTES_MIN || !capacity.is_multiple_of(ALIGN) {
             return Err(RingError::BadCapacity(capacity));
         }
         let mut region = SharedRegion::create("proconsul-delta-ring", HEADER_BYTES as u64 + capacity)
@@ -224,9 +224,9 @@ impl RingReader {
         let capacity = h.capacity;
         if h.magic != RING_MAGIC
             || h.format_version != RING_FORMAT_VERSION
-            || capacity % ALIGN != 0
+            || !capacity.is_multiple_of(ALIGN)
             || region.len() as u64 != HEADER_BYTES as u64 + capacity
-            || cursor % ALIGN != 0
+            || !cursor.is_multiple_of(ALIGN)
         {
             return Err(RingError::NotARing);
         }
@@ -278,7 +278,7 @@ impl RingReader {
     }
 
     /// Reads the next record, if any.
-    pub fn next(&mut self) -> ReadOutcome {
+    pub fn read_next(&mut self) -> ReadOutcome {
         loop {
             let h = header(&self.region);
             let head = h.head.load(Ordering::Acquire);
@@ -377,7 +377,7 @@ mod tests {
             // Read every few appends so the reader never falls a lap behind.
             if i % 50 == 0 {
                 loop {
-                    match r.next() {
+                    match r.read_next() {
                         ReadOutcome::Record { index } => {
                             assert_eq!(index, next_read);
                             assert_eq!(&r.payload()[..8], &index.to_le_bytes());
@@ -402,12 +402,12 @@ mod tests {
         for i in 1..=40 {
             w.append(i, &payload).unwrap();
         }
-        assert_eq!(r.next(), ReadOutcome::Overrun);
+        assert_eq!(r.read_next(), ReadOutcome::Overrun);
         r.seek(w.head());
         w.append(41, b"after").unwrap();
-        assert_eq!(r.next(), ReadOutcome::Record { index: 41 });
+        assert_eq!(r.read_next(), ReadOutcome::Record { index: 41 });
         assert_eq!(r.payload(), b"after");
-        assert_eq!(r.next(), ReadOutcome::Empty);
+        assert_eq!(r.read_next(), ReadOutcome::Empty);
     }
 
     #[test]
