@@ -20,7 +20,11 @@ pub fn leader(req: &ApiRequest<'_>, view: &View, status: LeaderStatus) -> Respon
     }
     let mut body = Vec::new();
     let mut w = JsonWriter::new(&mut body, req.pretty(view.agent.pretty_json));
-    let leader = if status.known_leader { view.cluster.leader.as_deref() } else { None };
+    let leader = if status.known_leader {
+        view.cluster.leader.as_deref()
+    } else {
+        None
+    };
     w.string(leader.unwrap_or(""));
     w.finish();
     Response::json(200, body)

@@ -95,9 +95,20 @@ fn status_leader_and_peers() {
     let r = ready(handle(&request("GET", "/v1/status/peers", "", b""), &view, leader()));
     assert_eq!(text(&r), "[]");
 
-    let lost = LeaderStatus { known_leader: false, last_contact_ms: 9_000 };
-    let r = ready(handle(&request("GET", "/v1/status/leader", "", b""), &view_with(&[]), lost));
-    assert_eq!(text(&r), r#""""#, "a stale cluster status is not believed once leadership is lost");
+    let lost = LeaderStatus {
+        known_leader: false,
+        last_contact_ms: 9_000,
+    };
+    let r = ready(handle(
+        &request("GET", "/v1/status/leader", "", b""),
+        &view_with(&[]),
+        lost,
+    ));
+    assert_eq!(
+        text(&r),
+        r#""""#,
+        "a stale cluster status is not believed once leadership is lost"
+    );
 
     let r = ready(call("GET", "/v1/status/leader", "dc=dc2"));
     assert_eq!((r.status, text(&r)), (500, "No path to datacenter"));

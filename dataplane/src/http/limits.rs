@@ -34,3 +34,9 @@ pub const WRITE_TIMEOUT_MS: u64 = 30_000;
 /// Bytes of a pipelined request kept while a blocking query holds the
 /// connection (read to notice a client that hangs up).
 pub const PARKED_READ_BYTES: usize = 4 * 1024;
+/// How long a connection refused over `limits.http_max_conns_per_client`
+/// may take to receive its 429 and hang up.
+pub const REFUSED_LINGER_MS: u64 = 1_000;
+/// Request bytes read (and discarded) from a refused connection before it
+/// is closed.
+pub const REFUSED_DRAIN_BYTES_MAX: usize = 64 * 1024;

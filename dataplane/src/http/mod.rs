@@ -35,5 +35,33 @@ pub async fn serve_connection(core: Rc<Core>, stream: monoio::net::TcpStream, pe
     conn::serve(&core, stream, conn::Timeouts::default()).await;
 }
 
+/// Answers a connection over `limits.http_max_conns_per_client` with 429
+/// and closes it. The request (if any) is drained for a bounded time and
+/// size after the answer so closing does not reset the connection before
+/// the client read the 429.
+pub async fn refuse_connection(mut stream: monoio::net::TcpStream) {
+    use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+    let timeout = std::time::Duration::from_millis(limits::REFUSED_LINGER_MS);
+    let answer = response::too_many_connections(&date::now());
+    let wrote = monoio::time::timeout(timeout, stream.write_all(answer)).await;
+    if !matches!(wrote, Ok((Ok(_), _))) {
+        return;
+    }
+    let _ = monoio::time::timeout(timeout, stream.shutdown()).await;
+    let deadline = monoio::time::Instant::now() + timeout;
+    let mut buf = Vec::with_capacity(limits::REFUSED_DRAIN_BYTES_MAX);
+    let mut drained = 0;
+    while drained < limits::REFUSED_DRAIN_BYTES_MAX {
+        buf.clear();
+        match monoio::time::timeout_at(deadline, stream.read(buf)).await {
+            Ok((Ok(n), returned)) if n > 0 => {
+                drained += n;
+                buf = returned;
+            }
+            _ => return,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

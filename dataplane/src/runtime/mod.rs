@@ -7,6 +7,7 @@
 //! returns the exit code once a shutdown was requested (SIGTERM/SIGINT,
 //! `ToDataplane::Shutdown`, or the control plane leaving in dev mode).
 
+pub mod client_conns;
 mod core_inner;
 pub mod logging;
 pub mod pidfile;
@@ -128,6 +129,7 @@ fn start_and_serve(launch: &DataplaneLaunch) -> Result<i32, StartError> {
     }
 
     let parked_max = rlimit::parked_per_core(nofile);
+    let client_conns = client_conns::ClientConns::new(launch.http_max_conns_per_client);
     let (started_tx, started_rx) = mpsc::channel();
     for id in 0..threads {
         let config = serve::CoreConfig {
@@ -137,6 +139,7 @@ fn start_and_serve(launch: &DataplaneLaunch) -> Result<i32, StartError> {
             socket_path: socket_path.clone(),
             parked_max,
             http_max_conns_per_client: launch.http_max_conns_per_client,
+            client_conns: client_conns.clone(),
         };
         let started = started_tx.clone();
         let handle = std::thread::Builder::new()

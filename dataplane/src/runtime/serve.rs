@@ -15,6 +15,7 @@ use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
 use crate::core::Core;
 use crate::replica::handoff::Hub;
+use crate::runtime::client_conns::{ClientConns, ConnSlot};
 use crate::runtime::core_inner::CoreInner;
 use crate::runtime::sockets::{self, ListenPlan};
 
@@ -39,6 +40,9 @@ pub struct CoreConfig {
     pub parked_max: usize,
     /// Concurrent HTTP connections per client IP (0 = unlimited).
     pub http_max_conns_per_client: u32,
+    /// Open HTTP connections per client IP, shared by every core; enforces
+    /// `http_max_conns_per_client` on accept.
+    pub client_conns: Arc<ClientConns>,
 }
 
 /// This core's std sockets, bound before the runtime starts.
@@ -123,7 +127,7 @@ async fn serve_core(config: CoreConfig, sockets: CoreSockets, started: Sender<Re
         CoreInner::new(id, hub.clone(), &first, config.socket_path.clone(), config.parked_max)
             .with_http_max_conns_per_client(config.http_max_conns_per_client),
     );
-    if let Err(e) = spawn_servers(&core, sockets) {
+    if let Err(e) = spawn_servers(&core, sockets, &config.client_conns) {
         let _ = started.send(Err(format!("core {id}: {e}")));
         return;
     }
@@ -147,10 +151,10 @@ pub(crate) async fn follow_versions(core: &Core, hub: &Hub) {
     feed.clear_waker();
 }
 
-fn spawn_servers(core: &Rc<Core>, sockets: CoreSockets) -> std::io::Result<()> {
+fn spawn_servers(core: &Rc<Core>, sockets: CoreSockets, client_conns: &Arc<ClientConns>) -> std::io::Result<()> {
     for listener in sockets.http {
         let listener = monoio::net::TcpListener::from_std(listener)?;
-        monoio::spawn(accept_http(core.clone(), listener));
+        monoio::spawn(accept_http(core.clone(), listener, client_conns.clone()));
     }
     for socket in sockets.dns_udp {
         let socket = monoio::net::udp::UdpSocket::from_std(socket)?;
@@ -163,19 +167,33 @@ fn spawn_servers(core: &Rc<Core>, sockets: CoreSockets) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn accept_http(core: Rc<Core>, listener: monoio::net::TcpListener) {
+/// Accepts HTTP connections: each is counted against its client IP's
+/// limit for as long as it is open; one over the limit is answered 429
+/// and closed instead of being served.
+async fn accept_http(core: Rc<Core>, listener: monoio::net::TcpListener, client_conns: Arc<ClientConns>) {
     loop {
         match listener.accept().await {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                monoio::spawn(crate::http::serve_connection(core.clone(), stream, peer));
-            }
+            Ok((stream, peer)) => match client_conns.admit(peer.ip()) {
+                Ok(slot) => {
+                    monoio::spawn(serve_counted(core.clone(), stream, peer, slot));
+                }
+                Err(refused) => {
+                    tracing::debug!(core = core.id(), %peer, reason = %refused, "http connection refused");
+                    monoio::spawn(crate::http::refuse_connection(stream));
+                }
+            },
             Err(e) => {
                 tracing::warn!(core = core.id(), error = %e, "http accept failed");
                 monoio::time::sleep(ACCEPT_ERROR_PAUSE).await;
             }
         }
     }
+}
+
+/// Serves one admitted connection; its count is released when it closes.
+async fn serve_counted(core: Rc<Core>, stream: monoio::net::TcpStream, peer: SocketAddr, slot: ConnSlot) {
+    crate::http::serve_connection(core, stream, peer).await;
+    drop(slot);
 }
 
 /// The listen addresses a core serves (for logs).

@@ -68,6 +68,7 @@ fn a_core_serves_dns_over_udp_and_tcp_and_stops_on_shutdown() {
         socket_path: cp.socket_path.clone(),
         parked_max: 16,
         http_max_conns_per_client: 7,
+        client_conns: crate::runtime::client_conns::ClientConns::new(7),
     };
     let core = std::thread::spawn(move || core_thread(config, started_tx));
     assert_eq!(started_rx.recv_timeout(WAIT).unwrap(), Ok(0));
@@ -217,6 +218,35 @@ fn writes_are_visible_on_return_and_wake_exactly_their_watchers() {
     });
     applier.join().unwrap();
     drop(cp);
+}
+
+#[test]
+fn a_write_acknowledged_on_one_core_is_seen_by_every_other_core() {
+    let cp = MiniControlPlane::start(base_state());
+    let (hub, applier) = attached_hub(&cp, 2);
+    let first = hub.latest().unwrap();
+    let writer = Core::new(CoreInner::new(0, hub.clone(), &first, cp.socket_path.clone(), 4));
+    let reader = Core::new(CoreInner::new(1, hub.clone(), &first, cp.socket_path.clone(), 4));
+    let h = hub.clone();
+    block_on(async move {
+        let follower = writer.clone();
+        monoio::spawn(async move { follow_versions(&follower, &h).await });
+        for i in 0..50 {
+            let key = format!("ryw/{i}");
+            assert!(matches!(
+                writer.request(set(&key)).await,
+                Ok(ControlReply::Written { .. })
+            ));
+            // The reader core's own version task never runs in this test:
+            // its next view must still carry the acknowledged write.
+            assert!(
+                reader.view().state.kv.get(&key).is_some(),
+                "write {key} invisible on the other core"
+            );
+        }
+    });
+    hub.request_shutdown(0);
+    applier.join().unwrap();
 }
 
 #[test]
