@@ -38,6 +38,9 @@ pub enum Command {
     /// Registers services `svc<i>` on nodes `node<i>` (the peer kit's zone)
     /// so a DNS load has something to resolve.
     PrepareCatalog(PrepareCatalogArgs),
+    /// Holds many concurrent blocking KV queries; measures memory per
+    /// parked query, idle CPU and the fan-out of writes.
+    Watch(crate::watch::WatchArgs),
 }
 
 /// What every measured run shares: how long, whom to meter, where results go.

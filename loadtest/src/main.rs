@@ -7,7 +7,8 @@
 //!
 //! Sub-commands: `http` (keep-alive GET load over epoll), `dns` (UDP with
 //! `sendmmsg`/`recvmmsg`, closed loop or fixed rate), `prepare-kv` and
-//! `prepare-catalog` (write the data the loads read). See docs/BENCHMARKS.md for the procedures.
+//! `prepare-catalog` (write the data the loads read), `watch` (many parked
+//! blocking queries: memory per query, idle CPU, fan-out of one write). See docs/BENCHMARKS.md for the procedures.
 
 mod cli;
 mod cpu;
@@ -21,6 +22,9 @@ mod machine;
 mod measure;
 mod phase;
 mod report;
+mod watch;
+mod watch_conn;
+mod watch_rss;
 
 use clap::Parser;
 
@@ -33,6 +37,7 @@ fn main() {
         Command::Dns(args) => dns::run::run(args),
         Command::PrepareKv(args) => http::prepare_kv::run(args),
         Command::PrepareCatalog(args) => http::prepare_catalog::run(args),
+        Command::Watch(args) => watch::run(args),
     };
     if let Err(e) = result {
         eprintln!("proconsul-loadtest: {e:#}");
