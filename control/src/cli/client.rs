@@ -40,6 +40,15 @@ pub fn flag_table(own: &[FlagSpec], reads: bool) -> Vec<FlagSpec> {
 /// Reads an environment variable (injected for tests).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// [`client_from`], printing Consul's error and giving the exit code 1 when
+/// the address or token is unusable.
+pub fn connect_or_complain(args: &ParsedArgs, io: &mut super::Io<'_>) -> Result<Client, i32> {
+    client_from(args, io.env).map_err(|e| {
+        io.complain(&format!("Error connecting to Consul agent: {e}"));
+        1
+    })
+}
+
 /// Builds the client from the flags, falling back to the environment.
 pub fn client_from(args: &ParsedArgs, env: Env<'_>) -> Result<Client, String> {
     let addr = args

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::client::{client_from, flag_table};
+use super::client::{connect_or_complain, flag_table};
 use super::http_client::unexpected_status;
 use super::{parse_or_usage, Io};
 
@@ -46,12 +46,9 @@ pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let client = match client_from(&parsed, io.env) {
+    let client = match connect_or_complain(&parsed, io) {
         Ok(c) => c,
-        Err(e) => {
-            io.complain(&format!("Error connecting to Consul agent: {e}"));
-            return 1;
-        }
+        Err(code) => return code,
     };
     let response = match client.request("GET", "/v1/agent/self", b"") {
         Ok(r) if r.status == 200 => r,

@@ -1,6 +1,6 @@
 //! `proconsul leave`: ask the agent to leave and shut down.
 
-use super::client::{client_from, flag_table};
+use super::client::{connect_or_complain, flag_table};
 use super::http_client::unexpected_status;
 use super::{parse_or_usage, Io};
 
@@ -20,12 +20,9 @@ pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
         let _ = io.err.write_all(USAGE.as_bytes());
         return 1;
     }
-    let client = match client_from(&parsed, io.env) {
+    let client = match connect_or_complain(&parsed, io) {
         Ok(c) => c,
-        Err(e) => {
-            io.complain(&format!("Error connecting to Consul agent: {e}"));
-            return 1;
-        }
+        Err(code) => return code,
     };
     match client.request("PUT", "/v1/agent/leave", b"") {
         Ok(r) if r.status == 200 => {

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Deserialize;
 
-use super::client::{client_from, flag_table, Query};
+use super::client::{connect_or_complain, flag_table, Query};
 use super::flags::FlagSpec;
 use super::http_client::unexpected_status;
 use super::{parse_or_usage, Io};
@@ -158,12 +158,9 @@ pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let client = match client_from(&parsed, io.env) {
+    let client = match connect_or_complain(&parsed, io) {
         Ok(c) => c,
-        Err(e) => {
-            io.complain(&format!("Error connecting to Consul agent: {e}"));
-            return 1;
-        }
+        Err(code) => return code,
     };
     let mut query = Query::default();
     query.pair("segment", "_all");

@@ -1,6 +1,6 @@
 //! `proconsul kv get [-recurse|-keys] [-detailed] [-base64] [-separator] KEY`.
 
-use super::super::client::{client_from, flag_table, Query};
+use super::super::client::{connect_or_complain, flag_table, Query};
 use super::super::flags::FlagSpec;
 use super::super::http_client::unexpected_status;
 use super::super::{parse_or_usage, Io};
@@ -46,12 +46,9 @@ pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
         io.complain("Error! Missing KEY argument");
         return 1;
     }
-    let client = match client_from(&parsed, io.env) {
+    let client = match connect_or_complain(&parsed, io) {
         Ok(c) => c,
-        Err(e) => {
-            io.complain(&format!("Error connecting to Consul agent: {e}"));
-            return 1;
-        }
+        Err(code) => return code,
     };
     let base64 = parsed.flag("base64");
     let mut query = Query::default();

@@ -6,7 +6,7 @@ use std::io::Read;
 use base64::Engine;
 use proconsul_shared::limits::KV_VALUE_BYTES_MAX;
 
-use super::super::client::{client_from, flag_table, Query};
+use super::super::client::{connect_or_complain, flag_table, Query};
 use super::super::flags::FlagSpec;
 use super::super::http_client::unexpected_status;
 use super::super::{parse_or_usage, Io};
@@ -109,12 +109,9 @@ pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
             }
         }
     }
-    let client = match client_from(&parsed, io.env) {
+    let client = match connect_or_complain(&parsed, io) {
         Ok(c) => c,
-        Err(e) => {
-            io.complain(&format!("Error connecting to Consul agent: {e}"));
-            return 1;
-        }
+        Err(code) => return code,
     };
     let mut query = Query::default();
     if flags != 0 {
