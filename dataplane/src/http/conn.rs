@@ -13,10 +13,10 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
-use super::dispatch::{respond, Flow};
+use super::dispatch::{park, respond, Flow, Step};
 use super::limits::{
     BUFFER_KEEP_BYTES_MAX, IDLE_TIMEOUT_MS, OUTPUT_FLUSH_BYTES, PIPELINED_RESPONSES_MAX, READ_CHUNK_BYTES,
-    REQUEST_READ_TIMEOUT_MS, WRITE_TIMEOUT_MS,
+    READ_FIRST_BYTES, REQUEST_READ_TIMEOUT_MS, WRITE_TIMEOUT_MS,
 };
 use super::parse::{parse_request, Parsed, Reject};
 use super::response::{write_plain_error, write_response, Framing, CONTINUE};
@@ -52,9 +52,10 @@ pub async fn serve(core: &Core, mut stream: TcpStream, timeouts: Timeouts) {
 }
 
 async fn run(core: &Core, stream: &mut TcpStream, timeouts: Timeouts) -> io::Result<()> {
-    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
-    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
-    let mut parked_input: Vec<u8> = Vec::new();
+    // Both buffers start empty and grow on first use; a parked blocking
+    // read releases them (see `release_for_park`).
+    let mut input: Vec<u8> = Vec::new();
+    let mut out: Vec<u8> = Vec::new();
     let mut continue_sent = false;
     // When the bytes of the request now at the front began to arrive.
     let mut partial_since: Option<Instant> = None;
@@ -62,6 +63,7 @@ async fn run(core: &Core, stream: &mut TcpStream, timeouts: Timeouts) -> io::Res
         let mut consumed = 0;
         let mut answered = 0;
         let mut close = false;
+        let mut answered_any = false;
         loop {
             match parse_request(&input[consumed..], api::body_limit) {
                 Ok(Parsed::Complete {
@@ -69,10 +71,32 @@ async fn run(core: &Core, stream: &mut TcpStream, timeouts: Timeouts) -> io::Res
                     consumed: used,
                 }) => {
                     continue_sent = false;
-                    let flow = respond(core, &request, stream, &mut parked_input, &mut out).await;
+                    answered_any = true;
+                    let keep_alive = request.keep_alive;
+                    let step = respond(core, &request, &mut out).await;
                     consumed += used;
                     answered += 1;
-                    if flow == Flow::Close || !request.keep_alive {
+                    let flow = match step {
+                        Step::Answered(flow) => flow,
+                        Step::Park(parked) => {
+                            // Answer what came before it first: those
+                            // clients should not wait for this one.
+                            if !out.is_empty() {
+                                out = write_out(stream, out, timeouts.write).await?;
+                                answered = 1;
+                            }
+                            let mut pending = release_for_park(&mut input, consumed, &mut out);
+                            #[cfg(test)]
+                            parked_probe::record(stream, &input, &out, &pending, &parked);
+                            let flow = park(core, parked, stream, &mut pending, &mut out).await;
+                            // Parsing resumes in what followed the parked
+                            // request plus what arrived while it waited.
+                            input = pending;
+                            consumed = 0;
+                            flow
+                        }
+                    };
+                    if flow == Flow::Close || !keep_alive {
                         close = true;
                         break;
                     }
@@ -101,18 +125,12 @@ async fn run(core: &Core, stream: &mut TcpStream, timeouts: Timeouts) -> io::Res
         if close {
             return Ok(());
         }
-        if consumed > 0 {
+        if answered_any {
             partial_since = None;
         }
         input.drain(..consumed);
         shrink(&mut input);
         shrink(&mut out);
-        if !parked_input.is_empty() {
-            // Bytes that arrived while a blocking read was parked: parse
-            // them before reading again.
-            input.append(&mut parked_input);
-            continue;
-        }
         let timeout = if input.is_empty() {
             timeouts.idle
         } else {
@@ -141,12 +159,27 @@ async fn read_more(
     mut input: Vec<u8>,
     timeout: Duration,
 ) -> (Option<io::Result<usize>>, Vec<u8>) {
-    input.reserve(READ_CHUNK_BYTES);
+    reserve_for_read(&mut input);
     let len = input.len();
     let spare = input.slice_mut(len..);
     match monoio::time::timeout(timeout, stream.read(spare)).await {
         Ok((result, spare)) => (Some(result), spare.into_inner()),
-        Err(_) => (None, Vec::with_capacity(READ_CHUNK_BYTES)),
+        // The connection closes: no buffer is needed any more.
+        Err(_) => (None, Vec::new()),
+    }
+}
+
+/// Makes room for the next read: [`READ_FIRST_BYTES`] when waiting for a
+/// new request (most requests fit; a connection that waits between
+/// requests then pins only that much in its in-flight read, and a larger
+/// buffer left by an earlier request is given back), else
+/// [`READ_CHUNK_BYTES`] for the rest of a request that did not fit.
+fn reserve_for_read(input: &mut Vec<u8>) {
+    if input.is_empty() {
+        input.shrink_to(READ_FIRST_BYTES);
+        input.reserve(READ_FIRST_BYTES);
+    } else {
+        input.reserve(READ_CHUNK_BYTES);
     }
 }
 
@@ -161,6 +194,19 @@ async fn write_out(stream: &mut TcpStream, out: Vec<u8>, timeout: Duration) -> i
         Ok((Err(e), _)) => Err(e),
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "response write timed out")),
     }
+}
+
+/// Releases the connection's buffers before a blocking read parks: the
+/// bytes after the parked request (`input[consumed..]`, a pipelined
+/// request; usually none) move to an exact-size buffer, which is returned,
+/// and `input` and `out` (both emptied) give their memory back. A parked
+/// query then holds only that buffer and its own small copy of the request.
+fn release_for_park(input: &mut Vec<u8>, consumed: usize, out: &mut Vec<u8>) -> Vec<u8> {
+    debug_assert!(out.is_empty(), "responses before a parked read are flushed first");
+    let pending = input[consumed..].to_vec();
+    *input = Vec::new();
+    *out = Vec::new();
+    pending
 }
 
 /// Answers a request the framing refused; the connection then closes.
@@ -200,9 +246,72 @@ fn shrink(buf: &mut Vec<u8>) {
     }
 }
 
+/// Test instrumentation: the heap bytes each parked connection holds at
+/// the moment it parks, by client address (tests run in parallel, so each
+/// test looks up its own connection).
+#[cfg(test)]
+pub(crate) mod parked_probe {
+    use std::net::SocketAddr;
+    use std::sync::Mutex;
+
+    use monoio::net::TcpStream;
+
+    use super::super::dispatch::ParkedRequest;
+
+    /// Most records kept; older ones are dropped first.
+    const RECORDS_MAX: usize = 1024;
+
+    static HELD_BYTES_BY_PEER: Mutex<Vec<(SocketAddr, usize)>> = Mutex::new(Vec::new());
+
+    /// Records the capacity of every buffer a connection keeps while
+    /// `parked` waits (the hang-up read's buffer is counted in dispatch's
+    /// own test of its size).
+    pub(crate) fn record(
+        stream: &TcpStream,
+        input: &Vec<u8>,
+        out: &Vec<u8>,
+        pending: &Vec<u8>,
+        parked: &ParkedRequest,
+    ) {
+        let Ok(peer) = stream.peer_addr() else {
+            return;
+        };
+        let held = input.capacity() + out.capacity() + pending.capacity() + parked.held_bytes();
+        let mut records = HELD_BYTES_BY_PEER.lock().unwrap();
+        if records.len() >= RECORDS_MAX {
+            records.remove(0);
+        }
+        records.push((peer, held));
+    }
+
+    /// What the connection from `peer` held when it last parked.
+    pub(crate) fn held_bytes(peer: SocketAddr) -> Option<usize> {
+        let records = HELD_BYTES_BY_PEER.lock().unwrap();
+        records.iter().rev().find(|(p, _)| *p == peer).map(|(_, held)| *held)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parking_releases_both_buffers_and_keeps_the_pipelined_bytes() {
+        let mut input = Vec::with_capacity(READ_CHUNK_BYTES);
+        input.extend_from_slice(b"GET /v1/kv/a?index=9 HTTP/1.1\r\n\r\nGET /v1/kv/b HT");
+        let consumed = input.len() - b"GET /v1/kv/b HT".len();
+        let mut out = Vec::with_capacity(READ_CHUNK_BYTES);
+        let pending = release_for_park(&mut input, consumed, &mut out);
+        assert_eq!(pending, b"GET /v1/kv/b HT");
+        assert_eq!(pending.capacity(), pending.len());
+        assert_eq!((input.capacity(), out.capacity()), (0, 0));
+
+        let mut input = b"GET /v1/kv/a?index=9 HTTP/1.1\r\n\r\n".to_vec();
+        let consumed = input.len();
+        let pending = release_for_park(&mut input, consumed, &mut out);
+        assert_eq!(pending.capacity(), 0, "nothing pipelined: nothing held");
+        assert_eq!(input.capacity(), 0);
+    }
 
     #[test]
     fn rejects_are_answered_and_close() {
@@ -236,6 +345,22 @@ mod tests {
     fn request_target_of_the_line() {
         assert_eq!(request_target(b"PUT /v1/txn HTTP/1.1\r\n"), Some("/v1/txn"));
         assert_eq!(request_target(b"PUT"), None);
+    }
+
+    #[test]
+    fn a_new_request_is_read_into_a_small_buffer() {
+        let mut input = Vec::new();
+        reserve_for_read(&mut input);
+        assert!((READ_FIRST_BYTES..2 * READ_FIRST_BYTES).contains(&input.capacity()));
+        // A buffer an earlier large request grew is given back when empty.
+        let mut input = Vec::with_capacity(BUFFER_KEEP_BYTES_MAX);
+        reserve_for_read(&mut input);
+        assert!(input.capacity() < 2 * READ_FIRST_BYTES, "{}", input.capacity());
+        // The rest of a request that did not fit gets a full chunk.
+        let mut input = vec![b'G'; READ_FIRST_BYTES];
+        reserve_for_read(&mut input);
+        assert!(input.capacity() - input.len() >= READ_CHUNK_BYTES);
+        assert_eq!(input, vec![b'G'; READ_FIRST_BYTES]);
     }
 
     #[test]

@@ -26,15 +26,39 @@ pub enum Flow {
     Close,
 }
 
-/// Answers `request`, appending the response to `out`. Bytes the client
-/// sends while a blocking read is parked are appended to `parked_input`.
-pub async fn respond(
-    core: &Core,
-    request: &Request<'_>,
-    stream: &mut TcpStream,
-    parked_input: &mut Vec<u8>,
-    out: &mut Vec<u8>,
-) -> Flow {
+/// Where a request stands after [`respond`].
+#[derive(Debug)]
+pub enum Step {
+    /// Answered (the response is in `out`).
+    Answered(Flow),
+    /// A blocking read that must wait for a change: the connection
+    /// releases its buffers and hands this to [`park`].
+    Park(ParkedRequest),
+}
+
+/// A blocking read between [`respond`] and [`park`]: owns the little it
+/// needs of the request (method, target, body: usually tens of bytes) so
+/// the connection holds no read or write buffer while it waits.
+#[derive(Debug)]
+pub struct ParkedRequest {
+    method: Box<str>,
+    target: Box<str>,
+    body: Box<[u8]>,
+    framing: Framing,
+    first: Block,
+}
+
+impl ParkedRequest {
+    /// Bytes of heap this request keeps while parked (its copies of the
+    /// method, target and body).
+    pub fn held_bytes(&self) -> usize {
+        self.method.len() + self.target.len() + self.body.len()
+    }
+}
+
+/// Answers `request`, appending the response to `out`, or hands back a
+/// blocking read that has to park.
+pub async fn respond(core: &Core, request: &Request<'_>, out: &mut Vec<u8>) -> Step {
     let framing = Framing {
         version_minor: request.version_minor,
         keep_alive: request.keep_alive,
@@ -52,20 +76,66 @@ pub async fn respond(
                 },
                 &super::date::now(),
             );
-            return Flow::Close;
+            return Step::Answered(Flow::Close);
         }
         Err(refused) => {
             write_response(out, &target_refusal(refused), framing, &super::date::now());
-            return Flow::Continue;
+            return Step::Answered(Flow::Continue);
         }
     };
-    let mut api_request = ApiRequest::new(request.method, &target.path, target.query, &request.body);
-    let response = match answer(core, &mut api_request, stream, parked_input).await {
-        Some(response) => response,
-        None => return Flow::Close,
+    let api_request = ApiRequest::new(request.method, &target.path, target.query, &request.body);
+    let response = match answer(core, &api_request).await {
+        Answer::Ready(response) => response,
+        Answer::Block(first) => {
+            return Step::Park(ParkedRequest {
+                method: request.method.into(),
+                target: request.target.into(),
+                body: request.body.as_ref().into(),
+                framing,
+                first,
+            })
+        }
     };
     write_response(out, &response, framing, &super::date::now());
-    Flow::Continue
+    Step::Answered(Flow::Continue)
+}
+
+/// Parks `parked` until it can be answered, then appends its response to
+/// `out`. Bytes the client sends meanwhile are appended to `parked_input`.
+/// [`Flow::Close`] when the client hung up while parked (nothing written).
+pub async fn park(
+    core: &Core,
+    parked: ParkedRequest,
+    stream: &mut TcpStream,
+    parked_input: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Flow {
+    let ParkedRequest {
+        method,
+        target,
+        body,
+        framing,
+        first,
+    } = parked;
+    let Ok(target) = parse_target(&target) else {
+        // It parsed before it blocked; the same bytes cannot fail now.
+        debug_assert!(false, "a parked request's target no longer parses");
+        write_response(
+            out,
+            &Response::text(500, "blocking query lost its target"),
+            framing,
+            &super::date::now(),
+        );
+        return Flow::Continue;
+    };
+    let mut api_request = ApiRequest::new(&method, &target.path, target.query, &body);
+    match wait_and_answer(core, &mut api_request, first, stream, parked_input).await {
+        Some(response) => {
+            write_response(out, &response, framing, &super::date::now());
+            Flow::Continue
+        }
+        None => Flow::Close,
+    }
 }
 
 fn target_refusal(refused: TargetError) -> Response {
@@ -76,25 +146,26 @@ fn target_refusal(refused: TargetError) -> Response {
     }
 }
 
-/// The response to `request`; `None` when the client hung up while its
-/// blocking read was parked.
-async fn answer(
-    core: &Core,
-    request: &mut ApiRequest<'_>,
-    stream: &mut TcpStream,
-    parked_input: &mut Vec<u8>,
-) -> Option<Response> {
+/// What the API made of a request.
+enum Answer {
+    Ready(Response),
+    Block(Block),
+}
+
+/// The response to `request`, or the blocking read it has to park.
+async fn answer(core: &Core, request: &ApiRequest<'_>) -> Answer {
     let view = core.view();
     match api::handle(request, &view, core.leader_status()) {
-        Outcome::Ready(response) => Some(response),
+        Outcome::Ready(response) => Answer::Ready(response),
         Outcome::Forward(forward) => {
-            let result = core.request(forward.op).await;
-            Some(api::render_reply(forward.reply, result, &core.view()))
-        }
-        Outcome::Block(block) => {
             drop(view);
-            park(core, request, block, stream, parked_input).await
+            // Boxed: the forwarding state is large and short-lived, and a
+            // connection's task is as large as its largest state, which
+            // would otherwise make every parked query carry it too.
+            let result = Box::pin(core.request(forward.op)).await;
+            Answer::Ready(api::render_reply(forward.reply, result, &core.view()))
         }
+        Outcome::Block(block) => Answer::Block(block),
     }
 }
 
@@ -112,7 +183,7 @@ enum Event {
 /// that hangs up (`None`: nobody to answer); bytes it reads instead (a
 /// pipelined request) go to `parked_input`, and hang-ups are no longer
 /// noticed for the rest of the wait.
-async fn park(
+async fn wait_and_answer(
     core: &Core,
     request: &mut ApiRequest<'_>,
     first: Block,

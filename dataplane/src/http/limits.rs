@@ -21,7 +21,11 @@ pub const QUERY_PARAMS_MAX: usize = 256;
 pub const PIPELINED_RESPONSES_MAX: usize = 32;
 /// Output buffered before a flush, whatever the response count.
 pub const OUTPUT_FLUSH_BYTES: usize = 256 * 1024;
-/// Bytes asked of the socket per read.
+/// Bytes asked of the socket for the start of a request (most requests
+/// fit; a connection waiting between requests holds only this much).
+pub const READ_FIRST_BYTES: usize = 1024;
+/// Bytes asked of the socket per read for the rest of a request that did
+/// not fit in [`READ_FIRST_BYTES`].
 pub const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// Buffers above this size are released after use, not kept per connection.
 pub const BUFFER_KEEP_BYTES_MAX: usize = 64 * 1024;
@@ -31,9 +35,11 @@ pub const IDLE_TIMEOUT_MS: u64 = 90_000;
 pub const REQUEST_READ_TIMEOUT_MS: u64 = 30_000;
 /// How long one response write may take.
 pub const WRITE_TIMEOUT_MS: u64 = 30_000;
-/// Bytes of a pipelined request kept while a blocking query holds the
-/// connection (read to notice a client that hangs up).
-pub const PARKED_READ_BYTES: usize = 4 * 1024;
+/// Size of the one read a parked blocking query keeps on its socket to
+/// notice a client that hangs up. Small on purpose: it is held by every
+/// parked query. Bytes it reads (the start of a pipelined request) are
+/// kept and parsed after the answer; the rest stay in the socket.
+pub const PARKED_READ_BYTES: usize = 64;
 /// How long a connection refused over `limits.http_max_conns_per_client`
 /// may take to receive its 429 and hang up.
 pub const REFUSED_LINGER_MS: u64 = 1_000;

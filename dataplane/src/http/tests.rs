@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use proconsul_shared::ipc::messages::ClusterStatus;
 use proconsul_shared::{Command, State};
 
+use super::conn::parked_probe;
 use super::conn::Timeouts;
-use super::limits::{HEAD_BYTES_MAX, PIPELINED_RESPONSES_MAX};
+use super::limits::{HEAD_BYTES_MAX, PARKED_READ_BYTES, PIPELINED_RESPONSES_MAX, READ_CHUNK_BYTES};
 use crate::api::test_support::{agent, set, state_with};
 use crate::blocking::ChangeSet;
 use crate::core::Core;
@@ -528,6 +529,69 @@ fn a_request_pipelined_behind_a_parked_read_is_answered_after_it_on(driver: Driv
     assert_eq!(first.header("X-Consul-Index"), Some("4"));
     let second = read_reply(&mut s, &mut pending);
     assert_eq!((second.status, second.text()), (200, "1"));
+}
+
+#[test]
+fn a_request_longer_than_the_parked_read_is_answered_after_it() {
+    for driver in drivers() {
+        a_request_longer_than_the_parked_read_is_answered_after_it_on(driver);
+    }
+}
+
+fn a_request_longer_than_the_parked_read_is_answered_after_it_on(driver: Driver) {
+    let mut server = Server::start_on(sample(), driver);
+    let mut s = server.connect();
+    s.write_all(b"GET /v1/kv/c?index=3&wait=5s HTTP/1.1\r\n\r\n").unwrap();
+    server.wait_parked(1);
+    // Far more than the hang-up read takes: the rest waits in the socket.
+    let padding = "p".repeat(PARKED_READ_BYTES * 20);
+    s.write_all(format!("GET /v1/kv/b?raw HTTP/1.1\r\nX-Padding: {padding}\r\n\r\n").as_bytes())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(server.parked.load(Ordering::SeqCst), 1, "still parked");
+    server.apply(&set("c", b"changed"));
+    let mut pending = Vec::new();
+    let first = read_reply(&mut s, &mut pending);
+    assert_eq!((first.status, first.header("X-Consul-Index")), (200, Some("4")));
+    let second = read_reply(&mut s, &mut pending);
+    assert_eq!((second.status, second.text()), (200, "2"));
+}
+
+#[test]
+fn a_parked_read_holds_no_connection_buffers() {
+    for driver in drivers() {
+        a_parked_read_holds_no_connection_buffers_on(driver);
+    }
+}
+
+fn a_parked_read_holds_no_connection_buffers_on(driver: Driver) {
+    let big = vec![b'v'; 2 * READ_CHUNK_BYTES];
+    let mut server = Server::start_on(state_with(&[set("a", b"1"), set("big", &big)]), driver);
+    let mut s = server.connect();
+    // Grow both buffers first: a long request head, a large response.
+    let padding = "p".repeat(2 * READ_CHUNK_BYTES);
+    let r = roundtrip(
+        &mut s,
+        &format!("GET /v1/kv/big?raw HTTP/1.1\r\nX-Padding: {padding}\r\n\r\n"),
+    );
+    assert_eq!((r.status, r.body.len()), (200, big.len()));
+    let request = "GET /v1/kv/a?index=1&wait=5s HTTP/1.1\r\n\r\n";
+    s.write_all(request.as_bytes()).unwrap();
+    server.wait_parked(1);
+    let held = parked_probe::held_bytes(s.local_addr().unwrap()).expect("recorded when it parked");
+    // Only the parked request's own copy of its method and target.
+    assert!(
+        held <= request.len(),
+        "a parked connection holds {held} bytes of buffers"
+    );
+    server.apply(&set("a", b"2"));
+    let r = read_reply(&mut s, &mut Vec::new());
+    assert_eq!((r.status, r.header("X-Consul-Index")), (200, Some("3")));
+    // The connection serves on after its buffers were released.
+    assert_eq!(
+        roundtrip(&mut s, "GET /v1/kv/big?raw HTTP/1.1\r\n\r\n").body.len(),
+        big.len()
+    );
 }
 
 #[test]
