@@ -20,6 +20,7 @@ pub mod command;
 pub mod delta;
 pub mod ipc;
 pub mod limits;
+pub mod pid_file;
 pub mod shm;
 pub mod snapshot;
 pub mod state;

@@ -1,5 +1,5 @@
-//! `<run_dir>/dataplane.pid`: written at start, removed at exit if it still
-//! names this process.
+//! A pid file (`-pid-file`, `<run_dir>/dataplane.pid`): written at start,
+//! removed at exit only if it still names this process.
 
 use std::io;
 use std::path::{Path, PathBuf};

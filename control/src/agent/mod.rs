@@ -20,7 +20,6 @@ pub mod heartbeat;
 pub mod local_node;
 pub mod logging;
 pub mod node_id;
-pub mod pid_file;
 pub mod run_dir;
 pub mod shutdown;
 
@@ -37,7 +36,7 @@ use crate::publish::Publisher;
 use crate::raft::{RaftHandle, RaftOptions};
 use crate::rpc::{AttachHub, ControlBackend, ControlContext, ControlServer};
 use crate::supervise::{dataplane_launch, Supervisor, DATAPLANE_EXIT_WAIT_MS};
-use pid_file::PidFile;
+use proconsul_shared::pid_file::PidFile;
 use run_dir::RunDir;
 use shutdown::{Shutdown, ShutdownReason};
 
@@ -145,9 +144,10 @@ impl Agent {
         let node_id = node_id::resolve_node_id(config.node_id.as_deref(), config.dev, config.data_dir.as_deref())
             .context("cannot establish the node ID")?;
         let pid_file = match &config.pid_file {
-            Some(path) => {
-                Some(PidFile::write(path).with_context(|| format!("cannot write pid file {}", path.display()))?)
-            }
+            Some(path) => Some(
+                PidFile::create(path, std::process::id())
+                    .with_context(|| format!("cannot write pid file {}", path.display()))?,
+            ),
             None => None,
         };
         let run_dir = RunDir::create(config.data_dir.as_deref()).context("cannot create the run directory")?;

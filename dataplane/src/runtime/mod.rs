@@ -10,7 +10,6 @@
 pub mod client_conns;
 mod core_inner;
 pub mod logging;
-pub mod pidfile;
 pub mod rlimit;
 pub mod serve;
 pub mod signals;
@@ -93,9 +92,11 @@ fn start_and_serve(launch: &DataplaneLaunch) -> Result<i32, StartError> {
     let plan = sockets::probe(&launch.http_addrs, &launch.dns_addrs)?;
     let run_dir = PathBuf::from(&launch.run_dir);
     let pid_path = run_dir.join("dataplane.pid");
-    let _pid_file = pidfile::PidFile::create(&pid_path, std::process::id()).map_err(|source| StartError::PidFile {
-        path: pid_path.clone(),
-        source,
+    let _pid_file = proconsul_shared::pid_file::PidFile::create(&pid_path, std::process::id()).map_err(|source| {
+        StartError::PidFile {
+            path: pid_path.clone(),
+            source,
+        }
     })?;
     let socket_path = run_dir.join("control.sock");
     let threads = thread_count(launch.threads);
