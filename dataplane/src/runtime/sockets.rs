@@ -69,13 +69,39 @@ pub fn probe(http: &[SocketAddr], dns: &[SocketAddr]) -> Result<ListenPlan, Bind
         plan.http.push(listener.local_addr().unwrap_or(addr));
     }
     for &addr in dns {
-        let udp = with_patience(|| UdpSocket::bind(addr)).map_err(|e| BindError::new("udp", addr, &e))?;
-        let resolved = udp.local_addr().unwrap_or(addr);
-        let tcp = with_patience(|| TcpListener::bind(resolved)).map_err(|e| BindError::new("tcp", resolved, &e))?;
-        drop((udp, tcp));
-        plan.dns.push(resolved);
+        plan.dns.push(probe_dns(addr)?);
     }
     Ok(plan)
+}
+
+/// Tries for a port-0 DNS address: the kernel picks a free UDP port, and
+/// the same number may already be taken for TCP.
+const DNS_PORT_ZERO_TRIES_MAX: usize = 32;
+
+/// DNS needs the same port for UDP and TCP. For a fixed port both must be
+/// free (with patience for a previous data plane still exiting); for port
+/// 0, a port free for both is picked, retrying when the kernel's UDP choice
+/// is taken for TCP.
+fn probe_dns(addr: SocketAddr) -> Result<SocketAddr, BindError> {
+    let tries = if addr.port() == 0 { DNS_PORT_ZERO_TRIES_MAX } else { 1 };
+    let mut last_error = None;
+    for _ in 0..tries {
+        let udp = with_patience(|| UdpSocket::bind(addr)).map_err(|e| BindError::new("udp", addr, &e))?;
+        let resolved = udp.local_addr().unwrap_or(addr);
+        let bound = if addr.port() == 0 {
+            TcpListener::bind(resolved)
+        } else {
+            with_patience(|| TcpListener::bind(resolved))
+        };
+        match bound {
+            Ok(tcp) => {
+                drop((udp, tcp));
+                return Ok(resolved);
+            }
+            Err(e) => last_error = Some(BindError::new("tcp", resolved, &e)),
+        }
+    }
+    Err(last_error.expect("at least one try was made"))
 }
 
 fn with_patience<T>(mut bind: impl FnMut() -> io::Result<T>) -> io::Result<T> {

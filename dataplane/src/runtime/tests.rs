@@ -289,8 +289,15 @@ fn run_serves_until_the_control_plane_says_shutdown() {
     let started = Instant::now();
     let answer = loop {
         assert!(started.elapsed() < WAIT, "the data plane never answered");
-        udp.send_to(&dns_query("node1.node.consul.", RecordType::A, 5), plan.dns[0])
-            .unwrap();
+        // Until the data plane has bound, a send may fail (ICMP port
+        // unreachable is reported on the next call): retry within WAIT.
+        if udp
+            .send_to(&dns_query("node1.node.consul.", RecordType::A, 5), plan.dns[0])
+            .is_err()
+        {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
         let mut buf = [0u8; 512];
         if let Ok(n) = udp.recv(&mut buf) {
             break Message::from_vec(&buf[..n]).unwrap();
