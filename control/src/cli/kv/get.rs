@@ -31,16 +31,10 @@ pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let mut key = match parsed.positionals.as_slice() {
-        [] => "",
-        [k] => k.as_str(),
-        more => {
-            io.complain(&format!("Too many arguments (expected 1, got {})", more.len()));
-            return 1;
-        }
+    let key = match super::key_argument(&parsed.positionals, io) {
+        Ok(k) => k,
+        Err(code) => return code,
     };
-    // Keys cannot start with "/": be nice and strip it.
-    key = key.strip_prefix('/').unwrap_or(key);
     let (keys, recurse) = (parsed.flag("keys"), parsed.flag("recurse"));
     if key.is_empty() && !(keys || recurse) {
         io.complain("Error! Missing KEY argument");

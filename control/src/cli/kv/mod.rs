@@ -18,6 +18,21 @@ Subcommands:
     put       Sets or updates data in the KV store
 ";
 
+/// The one optional KEY argument of `kv get` and `kv delete`, without a
+/// leading `/` (keys cannot start with one: be nice and strip it). More than
+/// one argument prints Consul's error and gives exit code 1.
+pub fn key_argument<'a>(positionals: &'a [String], io: &mut Io<'_>) -> Result<&'a str, i32> {
+    let key = match positionals {
+        [] => "",
+        [k] => k.as_str(),
+        more => {
+            io.complain(&format!("Too many arguments (expected 1, got {})", more.len()));
+            return Err(1);
+        }
+    };
+    Ok(key.strip_prefix('/').unwrap_or(key))
+}
+
 /// The `/v1/kv/<key>` path of a key.
 pub fn kv_path(key: &str) -> String {
     format!("/v1/kv/{}", super::http_client::percent_encode_path(key))
