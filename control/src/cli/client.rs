@@ -49,6 +49,28 @@ pub fn connect_or_complain(args: &ParsedArgs, io: &mut super::Io<'_>) -> Result<
     })
 }
 
+/// `GET path` that must answer 200. Anything else prints `<context>: <why>`
+/// (Consul's wording, e.g. `Error querying agent: Unexpected response code:
+/// 500 (...)`) and gives exit code 1.
+pub fn get_ok(
+    client: &Client,
+    path: &str,
+    context: &str,
+    io: &mut super::Io<'_>,
+) -> Result<super::http_client::Response, i32> {
+    match client.request("GET", path, b"") {
+        Ok(r) if r.status == 200 => Ok(r),
+        Ok(r) => {
+            io.complain(&format!("{context}: {}", super::http_client::unexpected_status(&r)));
+            Err(1)
+        }
+        Err(e) => {
+            io.complain(&format!("{context}: {e}"));
+            Err(1)
+        }
+    }
+}
+
 /// Builds the client from the flags, falling back to the environment.
 pub fn client_from(args: &ParsedArgs, env: Env<'_>) -> Result<Client, String> {
     let addr = args

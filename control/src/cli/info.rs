@@ -2,8 +2,7 @@
 
 use serde_json::Value;
 
-use super::client::{connect_or_complain, flag_table};
-use super::http_client::unexpected_status;
+use super::client::{connect_or_complain, flag_table, get_ok};
 use super::{parse_or_usage, Io};
 
 const USAGE: &str = "Usage: proconsul info [options]
@@ -50,16 +49,9 @@ pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let response = match client.request("GET", "/v1/agent/self", b"") {
-        Ok(r) if r.status == 200 => r,
-        Ok(r) => {
-            io.complain(&format!("Error querying agent: {}", unexpected_status(&r)));
-            return 1;
-        }
-        Err(e) => {
-            io.complain(&format!("Error querying agent: {e}"));
-            return 1;
-        }
+    let response = match get_ok(&client, "/v1/agent/self", "Error querying agent", io) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     match render_stats(&response.body) {
         Ok(text) => {

@@ -6,9 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Deserialize;
 
-use super::client::{connect_or_complain, flag_table, Query};
+use super::client::{connect_or_complain, flag_table, get_ok, Query};
 use super::flags::FlagSpec;
-use super::http_client::unexpected_status;
 use super::{parse_or_usage, Io};
 
 const USAGE: &str = "Usage: proconsul members [options]
@@ -167,16 +166,9 @@ pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
     if parsed.flag("wan") {
         query.pair("wan", "1");
     }
-    let response = match client.request("GET", &query.on("/v1/agent/members"), b"") {
-        Ok(r) if r.status == 200 => r,
-        Ok(r) => {
-            io.complain(&format!("Error retrieving members: {}", unexpected_status(&r)));
-            return 1;
-        }
-        Err(e) => {
-            io.complain(&format!("Error retrieving members: {e}"));
-            return 1;
-        }
+    let response = match get_ok(&client, &query.on("/v1/agent/members"), "Error retrieving members", io) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     let mut members: Vec<Member> = match serde_json::from_slice(&response.body) {
         Ok(m) => m,
