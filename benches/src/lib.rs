@@ -97,6 +97,7 @@ pub fn agent_info() -> AgentInfo {
         node_meta: BTreeMap::new(),
         default_query_time_ms: 300_000,
         max_query_time_ms: 600_000,
+        dns: Default::default(),
     }
 }
 

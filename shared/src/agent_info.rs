@@ -70,6 +70,54 @@ pub struct AgentInfo {
     /// `default_query_time` / `max_query_time` for blocking queries.
     pub default_query_time_ms: u64,
     pub max_query_time_ms: u64,
+    /// `dns_config`, `alt_domain` and `recursors`.
+    #[serde(default)]
+    pub dns: DnsConfig,
+}
+
+/// How the DNS interface answers (Consul's `dns_config` block plus the
+/// top-level `alt_domain` and `recursors`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DnsConfig {
+    /// Second domain answered like `domain` (empty = none).
+    pub alt_domain: String,
+    /// Drop warning instances too (`dns_config.only_passing`).
+    pub only_passing: bool,
+    /// TTL of node records (`dns_config.node_ttl`), seconds.
+    pub node_ttl_s: u32,
+    /// Per-service TTLs (`dns_config.service_ttl`), seconds; key `*` is the
+    /// default for every service. Keys are lower-cased service names.
+    pub service_ttl_s: BTreeMap<String, u32>,
+    /// Set TC when a UDP answer was cut (`dns_config.enable_truncate`).
+    pub enable_truncate: bool,
+    /// Answers in a UDP response without EDNS (`dns_config.udp_answer_limit`).
+    pub udp_answer_limit: u32,
+    /// Most A/AAAA records per answer (`dns_config.a_record_limit`; 0 = no limit).
+    pub a_record_limit: u32,
+    /// Upstream resolvers (`ip:port`) for names outside the domain.
+    pub recursors: Vec<String>,
+    /// Time to wait for a recursor (`dns_config.recursor_timeout`), ms.
+    pub recursor_timeout_ms: u64,
+    /// Put node-meta TXT records in ADDITIONAL (`dns_config.enable_additional_node_meta_txt`).
+    pub enable_additional_node_meta_txt: bool,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            alt_domain: String::new(),
+            only_passing: false,
+            node_ttl_s: 0,
+            service_ttl_s: BTreeMap::new(),
+            enable_truncate: false,
+            udp_answer_limit: 3,
+            a_record_limit: 0,
+            recursors: Vec::new(),
+            recursor_timeout_ms: 2000,
+            enable_additional_node_meta_txt: true,
+        }
+    }
 }
 
 /// How the control plane launches the data plane (passed as JSON on the

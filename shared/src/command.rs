@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::state::{HealthCheck, ServiceInstance};
 use crate::txn::{TxnError, TxnKvOp, TxnResult};
 
 /// One replicated write.
@@ -32,6 +33,33 @@ pub enum Command {
     NodeRegister(NodeRegistration),
     /// Removes a node and everything on it.
     NodeDeregister { node: String },
+    /// `PUT /v1/catalog/register` (also what the agent's anti-entropy
+    /// sends): a node, optionally a service, and checks, all or nothing.
+    CatalogRegister(CatalogRegistration),
+    /// `PUT /v1/catalog/deregister`: a check, a service (with its checks),
+    /// or, when both are `None`, the node and everything on it.
+    CatalogDeregister {
+        node: String,
+        service_id: Option<String>,
+        check_id: Option<String>,
+    },
+}
+
+/// One catalog registration. Unchanged parts are not rewritten (their
+/// indexes stay), so the agent's periodic sync of an unchanged service
+/// costs a raft entry but no watcher wake-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogRegistration {
+    pub node: NodeRegistration,
+    /// Keep an existing node's fields (it is still created if missing).
+    pub skip_node_update: bool,
+    /// `node` and the indexes are ignored: the registration's node and the
+    /// entry's index are used.
+    pub service: Option<ServiceInstance>,
+    /// `node`, `service_name`, `service_tags` and the indexes are ignored:
+    /// the state machine fills them in. A check with a `service_id` needs
+    /// that service on the node (already, or in this registration).
+    pub checks: Vec<HealthCheck>,
 }
 
 /// The node part of a registration.
@@ -56,4 +84,7 @@ pub enum CommandResult {
     TxnRolledBack(Vec<TxnError>),
     /// Catalog writes answer `true`.
     Done,
+    /// A write refused by the state machine without any effect (a check
+    /// naming a service that is not on the node). Consul answers 500.
+    Failed(String),
 }

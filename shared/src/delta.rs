@@ -11,19 +11,42 @@
 use rkyv::rancor;
 use serde::{Deserialize, Serialize};
 
-use crate::state::{KvEntry, Node};
+use crate::state::{HealthCheck, KvEntry, Node, ServiceInstance};
 
 /// Bumped whenever the archived layout of [`Delta`] changes.
-pub const DELTA_FORMAT_VERSION: u32 = 1;
+pub const DELTA_FORMAT_VERSION: u32 = 2;
 
 /// One change inside a delta.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum DeltaOp {
     KvPut(KvEntry),
-    KvDelete { key: String, index: u64 },
-    KvDeleteTree { prefix: String, index: u64 },
+    KvDelete {
+        key: String,
+        index: u64,
+    },
+    KvDeleteTree {
+        prefix: String,
+        index: u64,
+    },
     NodePut(Node),
-    NodeDelete { node: String, index: u64 },
+    /// Removes the node and every service and check on it.
+    NodeDelete {
+        node: String,
+        index: u64,
+    },
+    ServicePut(ServiceInstance),
+    /// Removes the instance and its service checks.
+    ServiceDelete {
+        node: String,
+        service_id: String,
+        index: u64,
+    },
+    CheckPut(HealthCheck),
+    CheckDelete {
+        node: String,
+        check_id: String,
+        index: u64,
+    },
 }
 
 /// Everything one raft entry changed. `ops` is empty for entries that
@@ -67,6 +90,16 @@ impl Delta {
                 DeltaOp::KvDeleteTree { prefix, .. } => prefix.len() + 16,
                 DeltaOp::NodePut(n) => n.node.len() + n.address.len() + 256,
                 DeltaOp::NodeDelete { node, .. } => node.len() + 16,
+                DeltaOp::ServicePut(s) => {
+                    s.id.len()
+                        + s.service.len()
+                        + s.tags.iter().map(|t| t.len() + 8).sum::<usize>()
+                        + s.meta.iter().map(|(k, v)| k.len() + v.len() + 16).sum::<usize>()
+                        + 256
+                }
+                DeltaOp::ServiceDelete { node, service_id, .. } => node.len() + service_id.len() + 24,
+                DeltaOp::CheckPut(c) => c.check_id.len() + c.name.len() + c.output.len() + c.notes.len() + 512,
+                DeltaOp::CheckDelete { node, check_id, .. } => node.len() + check_id.len() + 24,
             })
             .sum::<usize>()
             + 16

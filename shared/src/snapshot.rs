@@ -4,10 +4,10 @@
 
 use rkyv::rancor;
 
-use crate::state::{KvEntry, KvTable, Node, NodeTable, State};
+use crate::state::{Catalog, HealthCheck, KvEntry, KvTable, Node, NodeTable, ServiceInstance, State};
 
 /// Bumped whenever the archived layout of [`StateSnapshot`] changes.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
 
 /// The archived form of a [`State`].
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -19,6 +19,12 @@ pub struct StateSnapshot {
     pub kv_tombstones: Vec<(String, u64)>,
     pub node_table_index: u64,
     pub nodes: Vec<Node>,
+    pub services_table_index: u64,
+    pub services: Vec<ServiceInstance>,
+    pub checks_table_index: u64,
+    pub checks: Vec<HealthCheck>,
+    /// Lower-cased service name → index of its last change.
+    pub service_name_indexes: Vec<(String, u64)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,13 +45,25 @@ impl StateSnapshot {
             kv_tombstones: state.kv.tombstones().map(|(k, i)| (k.to_string(), *i)).collect(),
             node_table_index: state.nodes.table_index(),
             nodes: state.nodes.iter().map(|n| (**n).clone()).collect(),
+            services_table_index: state.catalog.services_table_index(),
+            services: state.catalog.services().map(|s| (**s).clone()).collect(),
+            checks_table_index: state.catalog.checks_table_index(),
+            checks: state.catalog.checks().map(|c| (**c).clone()).collect(),
+            service_name_indexes: state.catalog.name_indexes().map(|(n, i)| (n.clone(), *i)).collect(),
         }
     }
 
     pub fn into_state(self) -> State {
         let kv = KvTable::restore(self.kv, self.kv_tombstones, self.kv_table_index);
         let nodes = NodeTable::restore(self.nodes, self.node_table_index);
-        State::from_parts(self.index, kv, nodes)
+        let catalog = Catalog::restore(
+            self.services,
+            self.checks,
+            self.service_name_indexes,
+            self.services_table_index,
+            self.checks_table_index,
+        );
+        State::from_parts(self.index, kv, nodes, catalog)
     }
 }
 

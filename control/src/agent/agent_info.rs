@@ -35,6 +35,7 @@ pub fn agent_info(config: &Config, node_id: &str) -> AgentInfo {
         node_meta: super::local_node::node_meta(config),
         default_query_time_ms: config.default_query_time_ms,
         max_query_time_ms: config.max_query_time_ms,
+        dns: Default::default(),
     }
 }
 

@@ -7,7 +7,9 @@
 use std::future::Future;
 
 use proconsul_shared::command::{Command, CommandResult};
-use proconsul_shared::ipc::messages::{ControlError, ControlOp, ControlReply, ControlRequest, ControlResponse};
+use proconsul_shared::ipc::messages::{
+    ControlError, ControlOp, ControlReply, ControlRequest, ControlResponse, HttpAnswer, HttpCall,
+};
 
 use super::stats::Stats;
 use super::validate::validate;
@@ -20,6 +22,16 @@ pub trait ControlBackend: Send + Sync + 'static {
     fn stats(&self) -> Stats;
     /// Starts the agent's shutdown (after a `Leave` was answered).
     fn leave(&self);
+    /// Answers an HTTP request the control plane serves itself (agent
+    /// endpoints, catalog writes). The default serves none of them.
+    fn http(&self, call: HttpCall) -> impl Future<Output = Result<HttpAnswer, ControlError>> + Send {
+        async move {
+            Err(ControlError {
+                status: 404,
+                message: format!("Invalid URL path: {} is not served here", call.path),
+            })
+        }
+    }
 }
 
 /// What the connection must do once the response is on the wire.
@@ -45,6 +57,7 @@ pub async fn dispatch<B: ControlBackend>(backend: &B, request: ControlRequest) -
         }
         ControlOp::Leave => (Ok(ControlReply::Done), AfterReply::Leave),
         ControlOp::Stats => (Ok(ControlReply::Stats(backend.stats())), AfterReply::Nothing),
+        ControlOp::Http(call) => (backend.http(call).await.map(ControlReply::Http), AfterReply::Nothing),
     };
     (ControlResponse { id: request.id, result }, after)
 }

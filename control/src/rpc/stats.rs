@@ -151,6 +151,7 @@ mod tests {
             node_meta: Default::default(),
             default_query_time_ms: 300_000,
             max_query_time_ms: 600_000,
+            dns: Default::default(),
         }
     }
 

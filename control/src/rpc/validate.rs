@@ -91,12 +91,13 @@ pub fn validate(command: &Command) -> Result<(), ControlError> {
             Ok(())
         }
         Command::NodeRegister(reg) => node(reg),
-        Command::NodeDeregister { node } => {
+        Command::NodeDeregister { node } | Command::CatalogDeregister { node, .. } => {
             if node.is_empty() {
                 return Err(bad_request("Must provide node".into()));
             }
             Ok(())
         }
+        Command::CatalogRegister(reg) => node(&reg.node),
     }
 }
 

@@ -37,6 +37,7 @@ pub fn agent() -> AgentInfo {
         node_meta: BTreeMap::from([("rack".to_string(), "r1".to_string())]),
         default_query_time_ms: 300_000,
         max_query_time_ms: 600_000,
+        dns: Default::default(),
     }
 }
 

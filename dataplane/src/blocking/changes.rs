@@ -63,6 +63,11 @@ impl ChangeSet {
                 }
             }
             DeltaOp::NodePut(_) | DeltaOp::NodeDelete { .. } => self.nodes = true,
+            // Catalog watch items do not exist yet: wake everything.
+            DeltaOp::ServicePut(_)
+            | DeltaOp::ServiceDelete { .. }
+            | DeltaOp::CheckPut(_)
+            | DeltaOp::CheckDelete { .. } => self.collapse(),
         }
     }
 

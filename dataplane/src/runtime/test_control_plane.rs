@@ -175,6 +175,10 @@ fn requests(mut sock: UnixStream, shared: &Shared) {
             }
             ControlOp::Stats => Ok(ControlReply::Stats(Default::default())),
             ControlOp::Leave => Ok(ControlReply::Done),
+            ControlOp::Http(call) => Err(proconsul_shared::ipc::messages::ControlError {
+                status: 404,
+                message: format!("the test control plane does not serve {}", call.path),
+            }),
         };
         let response = frame::encode(&ControlResponse { id: req.id, result }).unwrap();
         if sock.write_all(&response).is_err() {

@@ -63,6 +63,38 @@ pub enum ControlOp {
     Leave,
     /// The `Stats` section of `/v1/agent/self`.
     Stats,
+    /// An HTTP request the control plane answers itself: agent endpoints
+    /// over agent-local state (services, checks, maintenance, reload,
+    /// members) and catalog writes. Answered with [`ControlReply::Http`].
+    Http(HttpCall),
+}
+
+/// A whole HTTP request, as the data plane parsed it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpCall {
+    /// `GET`, `PUT`, ...
+    pub method: String,
+    /// Percent-decoded path, e.g. `/v1/agent/service/register`.
+    pub path: String,
+    /// The raw query string without `?` (still percent-encoded).
+    pub query: String,
+    pub body: Vec<u8>,
+    /// `X-Consul-Token`, `Authorization: Bearer`, or `?token=`.
+    pub token: Option<String>,
+}
+
+/// The control plane's whole answer to an [`HttpCall`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpAnswer {
+    pub status: u16,
+    /// `Content-Type`; empty for an empty body.
+    pub content_type: String,
+    pub body: Vec<u8>,
+    /// Extra headers (`X-Consul-ContentHash`, `X-Consul-Index`, ...).
+    pub headers: Vec<(String, String)>,
+    /// The raft index of a write the answer depends on: the data plane
+    /// answers once its replica has applied it (read-your-writes). 0 = now.
+    pub wait_index: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +113,7 @@ pub enum ControlReply {
     },
     Done,
     Stats(BTreeMap<String, BTreeMap<String, String>>),
+    Http(HttpAnswer),
 }
 
 /// An error with the HTTP status and plain-text body a Consul client expects.

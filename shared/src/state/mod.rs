@@ -6,9 +6,14 @@
 //! in, and the data plane publishes each applied version to its cores as an
 //! `Arc<State>` without copying.
 
+mod catalog;
+mod catalog_apply;
 mod kv;
 mod node;
 
+pub use catalog::{
+    Catalog, CatalogKey, CheckDefinition, CheckStatus, HealthCheck, ServiceAddress, ServiceInstance, Weights,
+};
 pub use kv::{KvEntry, KvTable};
 pub use node::{Node, NodeTable};
 
@@ -23,6 +28,8 @@ pub struct State {
     index: u64,
     pub kv: KvTable,
     pub nodes: NodeTable,
+    /// Services and checks.
+    pub catalog: Catalog,
 }
 
 impl State {
@@ -99,28 +106,20 @@ impl State {
                 }
             }
             Command::NodeRegister(reg) => {
-                let create_index = self.nodes.get(&reg.node).map(|n| n.create_index).unwrap_or(index);
-                let node = Node {
-                    id: reg.id.clone(),
-                    node: reg.node.clone(),
-                    address: reg.address.clone(),
-                    datacenter: reg.datacenter.clone(),
-                    tagged_addresses: reg.tagged_addresses.clone(),
-                    meta: reg.meta.clone(),
-                    create_index,
-                    modify_index: index,
-                };
-                self.nodes.put(node.clone());
-                ops.push(DeltaOp::NodePut(node));
+                self.ensure_node(reg, index, &mut ops);
                 CommandResult::Done
             }
             Command::NodeDeregister { node } => {
-                if self.nodes.delete(node, index) {
-                    ops.push(DeltaOp::NodeDelete {
-                        node: node.clone(),
-                        index,
-                    });
-                }
+                self.deregister(node, None, None, index, &mut ops);
+                CommandResult::Done
+            }
+            Command::CatalogRegister(reg) => self.catalog_register(reg, index, &mut ops),
+            Command::CatalogDeregister {
+                node,
+                service_id,
+                check_id,
+            } => {
+                self.deregister(node, service_id.as_deref(), check_id.as_deref(), index, &mut ops);
                 CommandResult::Done
             }
         };
@@ -152,17 +151,37 @@ impl State {
                 DeltaOp::KvDeleteTree { prefix, index } => {
                     self.kv.delete_prefix(prefix, *index);
                 }
-                DeltaOp::NodePut(n) => self.nodes.put(n.clone()),
+                DeltaOp::NodePut(n) => {
+                    self.catalog.touch_node(&n.node, n.modify_index);
+                    self.nodes.put(n.clone());
+                }
                 DeltaOp::NodeDelete { node, index } => {
-                    self.nodes.delete(node, *index);
+                    self.delete_node_cascade(node, *index);
+                }
+                DeltaOp::ServicePut(s) => self.catalog.put_service(s.clone()),
+                DeltaOp::ServiceDelete {
+                    node,
+                    service_id,
+                    index,
+                } => {
+                    self.catalog.delete_service(node, service_id, *index);
+                }
+                DeltaOp::CheckPut(c) => self.catalog.put_check(c.clone()),
+                DeltaOp::CheckDelete { node, check_id, index } => {
+                    self.catalog.delete_check(node, check_id, *index);
                 }
             }
         }
         true
     }
 
-    pub(crate) fn from_parts(index: u64, kv: KvTable, nodes: NodeTable) -> State {
-        State { index, kv, nodes }
+    pub(crate) fn from_parts(index: u64, kv: KvTable, nodes: NodeTable, catalog: Catalog) -> State {
+        State {
+            index,
+            kv,
+            nodes,
+            catalog,
+        }
     }
 
     fn advance(&mut self, index: u64) {
@@ -178,3 +197,6 @@ impl State {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod catalog_tests;
