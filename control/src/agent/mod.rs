@@ -238,6 +238,7 @@ async fn start_raft(config: &Config, node_id: &str, publisher: Arc<Publisher>) -
         rpc_addr: config.server_rpc_addr(),
         data_dir: config.data_dir.clone().filter(|_| !config.dev),
         dev: config.dev,
+        cluster: None,
     };
     let raft = RaftHandle::start(options, publisher)
         .await

@@ -16,6 +16,7 @@
 //! [`RaftHandle`] is what the agent uses: start (bootstrap a single server,
 //! restore, wait to lead), write, status, stats, shutdown.
 
+pub mod cluster;
 mod config;
 mod durable_file;
 mod leader_contact;
@@ -28,6 +29,7 @@ mod record;
 mod snapshot_store;
 mod state_machine;
 mod stats;
+pub mod transport;
 pub mod types;
 mod vote_file;
 mod write_answer;
@@ -43,6 +45,7 @@ use proconsul_shared::ipc::messages::{ClusterStatus, ControlError};
 use proconsul_shared::{Command, CommandResult};
 
 use crate::publish::Publisher;
+use cluster::ClusterOptions;
 use leader_contact::LeaderContact;
 use limits::{START_WAIT_MS_MAX, WRITE_WAIT_MS_MAX};
 use log_store::LogStore;
@@ -50,6 +53,10 @@ use log_wal::WalOptions;
 use network::NoTransport;
 use snapshot_store::SnapshotStore;
 use state_machine::StateMachine;
+use tokio::sync::watch;
+use transport::service::PeerService;
+use transport::wire::{PeerReply, PeerRequest, ServerHello};
+use transport::{PeerFaults, TcpTransport};
 use types::{NodeId, Raft};
 
 /// How to run raft on this server.
@@ -63,6 +70,9 @@ pub struct RaftOptions {
     pub data_dir: Option<PathBuf>,
     /// Short timers (`-dev`).
     pub dev: bool,
+    /// `None`: a single server with no peer port (`-dev`, tests). `Some`:
+    /// listen for peers and bootstrap or join per the options.
+    pub cluster: Option<ClusterOptions>,
 }
 
 /// A running raft server. Cheap to clone.
@@ -75,6 +85,14 @@ struct Inner {
     raft: Raft,
     node_id: NodeId,
     contact: LeaderContact,
+    /// The peer side (cluster mode only).
+    peers: Option<Peers>,
+}
+
+struct Peers {
+    service: Arc<PeerService>,
+    faults: PeerFaults,
+    stop: watch::Sender<bool>,
 }
 
 impl RaftHandle {
@@ -97,6 +115,9 @@ impl RaftHandle {
         let config = Arc::new(config::raft_config(opts.dev)?);
         let (log_store, state_machine) = open_storage(&opts, publisher).await?;
         let start_last_log = log_store.last_log_index();
+        if let Some(cluster) = opts.cluster.clone() {
+            return Self::start_cluster(opts, cluster, config, log_store, state_machine, start_last_log, wait_ms).await;
+        }
         let raft = Raft::new(opts.node_id, config, NoTransport, log_store, state_machine)
             .await
             .context("starting raft")?;
@@ -105,6 +126,7 @@ impl RaftHandle {
                 raft,
                 node_id: opts.node_id,
                 contact: LeaderContact::new(Instant::now()),
+                peers: None,
             }),
         };
         if let Err(e) = handle.bootstrap_and_lead(&opts, start_last_log, wait_ms).await {
@@ -118,6 +140,79 @@ impl RaftHandle {
             "cluster leadership acquired"
         );
         Ok(handle)
+    }
+
+    /// Cluster mode: listens for peers on the server port, then either
+    /// bootstraps alone (`bootstrap_expect <= 1` and no join addresses,
+    /// waiting to lead as a single server does) or starts the join loop and
+    /// returns at once (a leader comes when enough servers have joined).
+    async fn start_cluster(
+        opts: RaftOptions,
+        cluster: ClusterOptions,
+        config: Arc<openraft::Config>,
+        log_store: LogStore,
+        state_machine: StateMachine,
+        start_last_log: Option<u64>,
+        wait_ms: u64,
+    ) -> anyhow::Result<RaftHandle> {
+        let listener = tokio::net::TcpListener::bind(cluster.listen)
+            .await
+            .with_context(|| format!("cannot listen for raft peers on {}", cluster.listen))?;
+        let transport = TcpTransport::new(cluster.faults.clone());
+        let raft = Raft::new(opts.node_id, config, transport, log_store, state_machine)
+            .await
+            .context("starting raft")?;
+        let me = ServerHello {
+            node_id: opts.node_id,
+            rpc_addr: opts.rpc_addr.clone(),
+            datacenter: cluster.datacenter.clone(),
+        };
+        let service = Arc::new(PeerService::new(raft.clone(), me));
+        let (stop, stop_rx) = watch::channel(false);
+        tokio::spawn(transport::server::serve(
+            listener,
+            service.clone(),
+            cluster.faults.clone(),
+            stop_rx.clone(),
+        ));
+        let handle = RaftHandle {
+            inner: Arc::new(Inner {
+                raft,
+                node_id: opts.node_id,
+                contact: LeaderContact::new(Instant::now()),
+                peers: Some(Peers {
+                    service: service.clone(),
+                    faults: cluster.faults.clone(),
+                    stop,
+                }),
+            }),
+        };
+        let alone = cluster.bootstrap_expect <= 1 && cluster.join.is_empty();
+        if alone {
+            if let Err(e) = handle.bootstrap_and_lead(&opts, start_last_log, wait_ms).await {
+                handle.shutdown().await;
+                return Err(e);
+            }
+        } else {
+            tokio::spawn(cluster::run_join_loop(service, cluster, stop_rx));
+        }
+        Ok(handle)
+    }
+
+    /// Every server this one has heard of (cluster mode), by raft id.
+    pub fn known_servers(&self) -> BTreeMap<NodeId, String> {
+        match &self.inner.peers {
+            Some(p) => p.service.known(),
+            None => BTreeMap::from([(self.inner.node_id, self.cluster_status().peers.join(","))]),
+        }
+    }
+
+    /// Cuts (`true`) or restores this server's raft links (fault injection
+    /// for partition tests). No effect outside cluster mode.
+    pub fn set_isolated(&self, isolated: bool) {
+        if let Some(p) = &self.inner.peers {
+            p.faults.set_isolated(isolated);
+        }
     }
 
     /// Initializes fresh storage as a single-voter cluster, checks this node
@@ -193,9 +288,44 @@ impl RaftHandle {
     /// leader". An oversized command: 413.
     pub async fn write(&self, cmd: Command) -> Result<(u64, CommandResult), ControlError> {
         write_answer::check_command_size(&cmd)?;
+        if let Some(leader) = self.remote_leader_addr() {
+            return self.forward_write(&leader, cmd).await;
+        }
         let wait = Duration::from_millis(WRITE_WAIT_MS_MAX);
         let outcome = tokio::time::timeout(wait, self.inner.raft.client_write(cmd)).await.ok();
         write_answer::answer(outcome)
+    }
+
+    /// The leader's address when another server leads (cluster mode).
+    fn remote_leader_addr(&self) -> Option<String> {
+        self.inner.peers.as_ref()?;
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow();
+        let leader = m.current_leader?;
+        if leader == self.inner.node_id {
+            return None;
+        }
+        m.membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.addr.clone())
+    }
+
+    /// Sends a write to the leader and relays its answer.
+    async fn forward_write(&self, leader: &str, cmd: Command) -> Result<(u64, CommandResult), ControlError> {
+        let peers = self.inner.peers.as_ref().expect("forwarding needs cluster mode");
+        let wait = Duration::from_millis(WRITE_WAIT_MS_MAX);
+        match transport::call::call(leader, &PeerRequest::ClientWrite(cmd), wait, &peers.faults).await {
+            Ok(PeerReply::ClientWrite(answer)) => answer,
+            Ok(other) => Err(ControlError {
+                status: 500,
+                message: format!("forwarding the write to the leader at {leader}: unexpected reply {other:?}"),
+            }),
+            Err(e) => Err(ControlError {
+                status: 500,
+                message: format!("forwarding the write to the leader failed: {e}"),
+            }),
+        }
     }
 
     /// The leader's server address (if one is known) and every voter's.
@@ -236,6 +366,9 @@ impl RaftHandle {
     /// Stops raft and waits for its core task (which releases the storage).
     /// Later writes fail with a 500.
     pub async fn shutdown(&self) {
+        if let Some(p) = &self.inner.peers {
+            let _ = p.stop.send(true);
+        }
         if let Err(e) = self.inner.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not shut down cleanly");
         }
@@ -263,3 +396,6 @@ async fn open_storage(opts: &RaftOptions, publisher: Arc<Publisher>) -> anyhow::
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod cluster_tests;

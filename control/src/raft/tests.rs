@@ -18,6 +18,7 @@ fn options(node_id: NodeId, data_dir: Option<&Path>) -> RaftOptions {
         rpc_addr: ADDR.into(),
         data_dir: data_dir.map(Path::to_path_buf),
         dev: data_dir.is_none(),
+        cluster: None,
     }
 }
 
