@@ -10,8 +10,11 @@
 //! * [`supervise`]: starting, adopting and restarting the data plane.
 
 pub mod agent;
+pub mod checks;
+pub mod client_replica;
 pub mod cli;
 pub mod config;
+pub mod gossip;
 pub mod publish;
 pub mod raft;
 pub mod rpc;

@@ -12,6 +12,7 @@
 //! * [`http`]: connection IO, request parsing (httparse), response writing.
 //! * [`api`]: pure handlers: request + view → response.
 //! * [`dns`]: name parsing and answer building (pure) and the UDP/TCP servers.
+//! * [`filter`]: Consul's `?filter=` expression language (pure).
 //! * [`forward`]: per-core request channel to the control plane.
 //! * [`runtime`]: threads, sockets, the epoll fallback.
 
@@ -19,6 +20,7 @@ pub mod api;
 pub mod blocking;
 pub mod core;
 pub mod dns;
+pub mod filter;
 pub mod forward;
 pub mod http;
 pub mod replica;

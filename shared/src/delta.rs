@@ -80,6 +80,14 @@ impl Delta {
         rkyv::from_bytes::<Delta, rancor::Error>(bytes).map_err(|e| DeltaDecodeError::Invalid(e.to_string()))
     }
 
+    /// Decodes bytes that may not be aligned (read from a socket) by copying
+    /// them into an aligned buffer first.
+    pub fn decode_unaligned(bytes: &[u8]) -> Result<Delta, DeltaDecodeError> {
+        let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
+        aligned.extend_from_slice(bytes);
+        Delta::decode(&aligned)
+    }
+
     /// Rough size of the delta in bytes, for limits.
     pub fn approx_bytes(&self) -> usize {
         self.ops

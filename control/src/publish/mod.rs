@@ -25,6 +25,10 @@ use proconsul_shared::shm::snapshot_region::{self, SnapshotMeta};
 use proconsul_shared::{limits, Command, CommandResult, Delta, State};
 use tokio::sync::watch;
 
+pub mod recent;
+
+use recent::{RecentDeltas, Since};
+
 /// Payload written to the ring in place of a delta that cannot be
 /// published. It fails [`Delta::decode`] validation (its root points out of
 /// bounds), so a reader treats it as a bad record and resyncs from a
@@ -35,6 +39,8 @@ pub const RESYNC_MARKER: [u8; 32] = [0xff; 32];
 struct Inner {
     state: State,
     ring: RingWriter,
+    /// The last deltas, for streams to client agents.
+    recent: RecentDeltas,
 }
 
 /// The authoritative state plus the delta-ring writer. Shared as
@@ -48,6 +54,8 @@ pub struct Publisher {
     applied_index: AtomicU64,
     /// Reset generation: bumped when readers must resync from a snapshot.
     resets: watch::Sender<u64>,
+    /// The applied index, for streams that wait for the next change.
+    applied: watch::Sender<u64>,
 }
 
 impl Publisher {
@@ -57,14 +65,17 @@ impl Publisher {
         let ring = RingWriter::create(ring_bytes, epoch)
             .map_err(|e| anyhow::anyhow!("cannot create the delta ring of {ring_bytes} bytes: {e}"))?;
         let (resets, _) = watch::channel(0u64);
+        let (applied, _) = watch::channel(0u64);
         Ok(Arc::new(Publisher {
             inner: Mutex::new(Inner {
                 state: State::default(),
                 ring,
+                recent: RecentDeltas::default(),
             }),
             epoch,
             applied_index: AtomicU64::new(0),
             resets,
+            applied,
         }))
     }
 
@@ -138,8 +149,34 @@ impl Publisher {
             None => (CommandResult::Done, inner.state.apply_noop(index)),
         };
         debug_assert_eq!(inner.state.index(), index);
+        self.publish(inner, &delta);
+        result
+    }
+
+    /// Applies a delta received from a server (a client agent's replica).
+    /// A delta at or below the applied index is skipped. Returns whether it
+    /// was applied.
+    pub fn apply_delta(&self, delta: &Delta) -> bool {
+        let mut inner = self.lock();
+        if !inner.state.apply_delta(delta) {
+            return false;
+        }
+        self.publish(inner, delta);
+        true
+    }
+
+    /// Records an applied delta: index, ring, recent window, watchers.
+    fn publish(&self, mut inner: MutexGuard<'_, Inner>, delta: &Delta) {
+        let index = delta.index;
         self.applied_index.store(index, Ordering::Release);
-        if let Err(e) = publish_delta(&mut inner.ring, &delta) {
+        let bytes = delta.encode();
+        let published = if bytes.len() > limits::DELTA_BYTES_MAX {
+            Err(RingError::RecordTooLarge(bytes.len()))
+        } else {
+            inner.ring.append(index, &bytes)
+        };
+        inner.recent.push(index, Arc::from(bytes.as_slice()));
+        if let Err(e) = published {
             tracing::warn!(index, error = %e, "delta not publishable; readers resync from a snapshot");
             let marked = inner.ring.append(index, &RESYNC_MARKER);
             drop(inner);
@@ -147,19 +184,41 @@ impl Publisher {
                 tracing::error!(index, error = %e, "resync marker not written either");
             }
             self.bump_reset();
+        } else {
+            drop(inner);
         }
-        result
+        self.applied.send_replace(index);
+    }
+
+    /// The encoded deltas after `index` (at most `count_max`), or
+    /// [`Since::TooOld`] when the window no longer reaches back to it.
+    pub fn deltas_since(&self, index: u64, count_max: usize) -> Since {
+        self.lock().recent.since(index, count_max)
+    }
+
+    /// The current state with its index, for a stream that starts over.
+    pub fn state_with_index(&self) -> (State, u64) {
+        let inner = self.lock();
+        (inner.state.clone(), inner.state.index())
+    }
+
+    /// Watches the applied index.
+    pub fn applied(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
     }
 
     /// Replaces the whole state (raft snapshot install or restore). Readers
     /// must resync: the reset generation is bumped.
     pub fn restore(&self, state: State) {
+        let index = state.index();
         {
             let mut inner = self.lock();
-            self.applied_index.store(state.index(), Ordering::Release);
+            self.applied_index.store(index, Ordering::Release);
+            inner.recent.reset(index);
             inner.state = state;
         }
         self.bump_reset();
+        self.applied.send_replace(index);
     }
 
     /// Watches the reset generation: every change means readers must map a
@@ -176,15 +235,6 @@ impl Publisher {
         // A poisoned lock means an apply broke an invariant: stop loudly.
         self.inner.lock().expect("publisher lock poisoned by a failed apply")
     }
-}
-
-/// Encodes `delta` and appends it to the ring.
-fn publish_delta(ring: &mut RingWriter, delta: &Delta) -> Result<(), RingError> {
-    let bytes = delta.encode();
-    if bytes.len() > limits::DELTA_BYTES_MAX {
-        return Err(RingError::RecordTooLarge(bytes.len()));
-    }
-    ring.append(delta.index, &bytes)
 }
 
 #[cfg(test)]

@@ -74,13 +74,13 @@ async fn wait_for_leader(servers: &[&Server], voters: usize) -> String {
     let deadline = Instant::now() + Duration::from_millis(CONVERGE_WAIT_MS);
     loop {
         let statuses: Vec<ClusterStatus> = servers.iter().map(|s| s.raft.cluster_status()).collect();
-        let leader = statuses[0].leader.clone();
-        if leader.is_some()
-            && statuses
+        if let Some(leader) = statuses[0].leader.clone() {
+            if statuses
                 .iter()
-                .all(|st| st.leader == leader && st.peers.len() == voters)
-        {
-            return leader.unwrap();
+                .all(|st| st.leader.as_ref() == Some(&leader) && st.peers.len() == voters)
+            {
+                return leader;
+            }
         }
         assert!(Instant::now() < deadline, "no agreed leader: {statuses:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -75,6 +75,14 @@ pub struct RaftOptions {
     pub cluster: Option<ClusterOptions>,
 }
 
+/// Storage opened for a start, and the publisher it applies to.
+struct OpenedStorage {
+    log_store: LogStore,
+    state_machine: StateMachine,
+    start_last_log: Option<u64>,
+    publisher: Arc<Publisher>,
+}
+
 /// A running raft server. Cheap to clone.
 #[derive(Clone)]
 pub struct RaftHandle {
@@ -113,10 +121,16 @@ impl RaftHandle {
             publisher.applied_index()
         );
         let config = Arc::new(config::raft_config(opts.dev)?);
-        let (log_store, state_machine) = open_storage(&opts, publisher).await?;
+        let (log_store, state_machine) = open_storage(&opts, publisher.clone()).await?;
         let start_last_log = log_store.last_log_index();
         if let Some(cluster) = opts.cluster.clone() {
-            return Self::start_cluster(opts, cluster, config, log_store, state_machine, start_last_log, wait_ms).await;
+            let storage = OpenedStorage {
+                log_store,
+                state_machine,
+                start_last_log,
+                publisher,
+            };
+            return Self::start_cluster(opts, cluster, config, storage, wait_ms).await;
         }
         let raft = Raft::new(opts.node_id, config, NoTransport, log_store, state_machine)
             .await
@@ -150,11 +164,15 @@ impl RaftHandle {
         opts: RaftOptions,
         cluster: ClusterOptions,
         config: Arc<openraft::Config>,
-        log_store: LogStore,
-        state_machine: StateMachine,
-        start_last_log: Option<u64>,
+        storage: OpenedStorage,
         wait_ms: u64,
     ) -> anyhow::Result<RaftHandle> {
+        let OpenedStorage {
+            log_store,
+            state_machine,
+            start_last_log,
+            publisher,
+        } = storage;
         let listener = tokio::net::TcpListener::bind(cluster.listen)
             .await
             .with_context(|| format!("cannot listen for raft peers on {}", cluster.listen))?;
@@ -167,7 +185,12 @@ impl RaftHandle {
             rpc_addr: opts.rpc_addr.clone(),
             datacenter: cluster.datacenter.clone(),
         };
-        let service = Arc::new(PeerService::new(raft.clone(), me));
+        let service = Arc::new(PeerService::new(
+            raft.clone(),
+            me,
+            publisher.clone(),
+            cluster.faults.clone(),
+        ));
         let (stop, stop_rx) = watch::channel(false);
         tokio::spawn(transport::server::serve(
             listener,
@@ -315,7 +338,7 @@ impl RaftHandle {
     async fn forward_write(&self, leader: &str, cmd: Command) -> Result<(u64, CommandResult), ControlError> {
         let peers = self.inner.peers.as_ref().expect("forwarding needs cluster mode");
         let wait = Duration::from_millis(WRITE_WAIT_MS_MAX);
-        match transport::call::call(leader, &PeerRequest::ClientWrite(cmd), wait, &peers.faults).await {
+        match transport::call::call(leader, &PeerRequest::ForwardedWrite(cmd), wait, &peers.faults).await {
             Ok(PeerReply::ClientWrite(answer)) => answer,
             Ok(other) => Err(ControlError {
                 status: 500,

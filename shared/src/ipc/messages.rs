@@ -55,6 +55,7 @@ pub struct ControlRequest {
     pub op: ControlOp,
 }
 
+#[allow(clippy::large_enum_variant)] // follows Command's size
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ControlOp {
     /// A replicated write. Answered once applied (and published).

@@ -7,6 +7,7 @@
 //! * [`server`]: the listener that feeds peers' RPCs to the local raft.
 //! * [`service`]: what a server answers: raft RPCs, hellos, joins and
 //!   forwarded writes.
+//! * [`stream`]: the state stream a server sends a client agent.
 //! * [`faults`]: the isolation switch partition tests use.
 
 pub mod call;
@@ -14,6 +15,7 @@ pub mod client;
 pub mod faults;
 pub mod server;
 pub mod service;
+pub mod stream;
 pub mod wire;
 
 pub use client::TcpTransport;

@@ -13,10 +13,12 @@ use tokio::sync::{watch, Semaphore};
 
 use super::faults::PeerFaults;
 use super::service::PeerService;
+use super::stream;
 use super::wire::{read_frame, read_magic, write_frame, PeerRequest, WireError};
 
 /// Concurrent peer connections accepted.
-pub const PEER_CONNS_MAX: usize = 64;
+/// Client agents' state streams count here too.
+pub const PEER_CONNS_MAX: usize = 16_384;
 /// Time a new connection has to send the protocol magic.
 pub const PEER_HANDSHAKE_WAIT_MS_MAX: u64 = 5_000;
 /// Time a connection may stay silent.
@@ -84,6 +86,10 @@ async fn connection(
         if faults.is_isolated() {
             // A cut link: drop the connection without answering.
             return Ok(());
+        }
+        if let PeerRequest::Subscribe { from_index } = req {
+            let leader = || service.leader_addr();
+            return stream::serve_stream(&mut stream, from_index, &service.publisher, leader, stop).await;
         }
         let reply = service.answer(req).await;
         write_frame(&mut stream, &reply).await?;

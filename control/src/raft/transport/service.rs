@@ -4,14 +4,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::{BasicNode, ChangeMembers};
 use proconsul_shared::ipc::messages::ControlError;
 use proconsul_shared::{Command, CommandResult};
 
+use super::call::call;
+use super::faults::PeerFaults;
 use super::wire::{ClusterView, PeerReply, PeerRequest, ServerHello};
+use crate::publish::Publisher;
 use crate::raft::limits::WRITE_WAIT_MS_MAX;
 use crate::raft::types::{NodeId, Raft, Snapshot};
 use crate::raft::write_answer;
@@ -25,17 +28,34 @@ pub const ADD_SERVER_WAIT_MS_MAX: u64 = 30_000;
 pub struct PeerService {
     pub raft: Raft,
     pub me: ServerHello,
+    /// The state client agents stream from.
+    pub publisher: Arc<Publisher>,
+    pub faults: PeerFaults,
     known: Mutex<BTreeMap<NodeId, String>>,
 }
 
 impl PeerService {
-    pub fn new(raft: Raft, me: ServerHello) -> PeerService {
+    pub fn new(raft: Raft, me: ServerHello, publisher: Arc<Publisher>, faults: PeerFaults) -> PeerService {
         let known = BTreeMap::from([(me.node_id, me.rpc_addr.clone())]);
         PeerService {
             raft,
             me,
+            publisher,
+            faults,
             known: Mutex::new(known),
         }
+    }
+
+    /// The leader's server address, if one is known.
+    pub fn leader_addr(&self) -> Option<String> {
+        let metrics = self.raft.metrics().borrow().clone();
+        metrics.current_leader.and_then(|id| {
+            metrics
+                .membership_config
+                .membership()
+                .get_node(&id)
+                .map(|n| n.addr.clone())
+        })
     }
 
     /// Records a server heard of. Refuses one from another datacenter, and
@@ -90,9 +110,28 @@ impl PeerService {
         }
     }
 
-    /// Applies a write on this server, which must lead.
-    pub async fn write(&self, cmd: Command) -> Result<(u64, CommandResult), ControlError> {
+    /// Applies a write: here when this server leads, else forwarded once to
+    /// the leader (`forwarded` stops a second hop).
+    pub async fn write(&self, cmd: Command, forwarded: bool) -> Result<(u64, CommandResult), ControlError> {
         write_answer::check_command_size(&cmd)?;
+        let leads = self.raft.metrics().borrow().current_leader == Some(self.me.node_id);
+        if !leads && !forwarded {
+            let Some(leader) = self.leader_addr() else {
+                return Err(ControlError::no_leader());
+            };
+            let wait = Duration::from_millis(WRITE_WAIT_MS_MAX);
+            return match call(&leader, &PeerRequest::ForwardedWrite(cmd), wait, &self.faults).await {
+                Ok(PeerReply::ClientWrite(answer)) => answer,
+                Ok(other) => Err(ControlError {
+                    status: 500,
+                    message: format!("forwarding the write to the leader at {leader}: unexpected reply {other:?}"),
+                }),
+                Err(e) => Err(ControlError {
+                    status: 500,
+                    message: format!("forwarding the write to the leader failed: {e}"),
+                }),
+            };
+        }
         let wait = Duration::from_millis(WRITE_WAIT_MS_MAX);
         let outcome = tokio::time::timeout(wait, self.raft.client_write(cmd)).await.ok();
         write_answer::answer(outcome)
@@ -153,7 +192,13 @@ impl PeerService {
                 Err(why) => PeerReply::Refused(why),
             },
             PeerRequest::AddServer(hello) => PeerReply::AddServer(self.add_server(&hello).await),
-            PeerRequest::ClientWrite(cmd) => PeerReply::ClientWrite(self.write(cmd).await),
+            // A server that does not lead relays a client agent's write to
+            // the leader once (one hop); a relayed write is not relayed again.
+            PeerRequest::ClientWrite(cmd) => PeerReply::ClientWrite(self.write(cmd, false).await),
+            PeerRequest::ForwardedWrite(cmd) => PeerReply::ClientWrite(self.write(cmd, true).await),
+            PeerRequest::Subscribe { .. } => {
+                PeerReply::Refused("a subscription takes over its connection; send it first".into())
+            }
         }
     }
 }

@@ -35,8 +35,27 @@ pub enum PeerRequest {
     Hello(ServerHello),
     /// Asks the leader to add the sender as a voter.
     AddServer(ServerHello),
-    /// A write from a server that does not lead, for the leader to apply.
+    /// A write for the cluster: applied by the leader, relayed to it once by
+    /// any other server (so a client agent may send it to any server).
     ClientWrite(Command),
+    /// A write already relayed once: applied only by the leader.
+    ForwardedWrite(Command),
+    /// A client agent follows the state: the connection turns into a
+    /// stream of [`StreamFrame`]s starting after `from_index`.
+    Subscribe {
+        from_index: u64,
+    },
+}
+
+/// One frame of a state stream (server → client agent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StreamFrame {
+    /// Start over from this whole state (the rkyv snapshot archive).
+    Snapshot { index: u64, bytes: Vec<u8> },
+    /// Consecutive encoded deltas (`Delta::encode`), oldest first.
+    Deltas(Vec<(u64, Vec<u8>)>),
+    /// Nothing changed; who leads, as this server sees it.
+    Heartbeat { leader: Option<String> },
 }
 
 /// Who a server is.
