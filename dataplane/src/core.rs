@@ -68,8 +68,9 @@ impl Core {
     }
 
     /// Sends a request to the control plane. For `ControlReply::Written`
-    /// this returns only after this core's view has reached the write's
-    /// index (read-your-writes through one agent). When the control plane
+    /// (and `ControlReply::Http` with a `wait_index`) this returns only
+    /// after this core's view has reached the write's index
+    /// (read-your-writes through one agent). When the control plane
     /// is unreachable: `ControlError { status: 500, message: "No cluster leader" }`.
     pub async fn request(&self, op: ControlOp) -> Result<ControlReply, ControlError> {
         self.inner.request(op).await

@@ -5,21 +5,32 @@
 //!
 //! * [`route`]: the routing table and method allow-lists.
 //! * [`params`]: the common query parameters (`dc`, consistency, `index`, `wait`).
-//! * [`kv`], [`txn`], [`status`], [`agent`]: the endpoints.
+//! * [`kv`], [`txn`], [`status`], [`agent`], [`catalog`], [`health`]: the
+//!   endpoints; [`forwarded`]: requests the control plane answers whole.
+//! * [`shapes`]: Consul's catalog and health JSON shapes.
+//! * [`selectors`], [`row_filter`]: `node-meta`, `tag`, `passing`, `filter`.
 //! * [`reply`]: rendering a forwarded request's reply.
 //! * [`json`]: the Go-compatible JSON writer every response uses.
 
 pub mod agent;
 pub mod blocking;
+pub mod catalog;
 pub mod duration;
+pub mod duration_text;
+pub mod forwarded;
 pub mod go_quote;
+pub mod health;
 pub mod json;
 pub mod kv;
 pub mod params;
+pub mod read;
 pub mod reply;
 pub mod request;
 pub mod response;
 pub mod route;
+pub mod row_filter;
+pub mod selectors;
+pub mod shapes;
 pub mod status;
 pub mod txn;
 
@@ -41,8 +52,10 @@ use crate::http::limits::BODY_BYTES_MAX_DEFAULT;
 use params::QueryOptions;
 use route::Route;
 
-/// What a handler decided.
+/// What a handler decided. Short-lived (one per request, never stored),
+/// so the size of a forwarded write's `ControlOp` is not worth a box.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     /// Answer now.
     Ready(Response),
@@ -76,6 +89,9 @@ pub fn handle(req: &ApiRequest<'_>, view: &View, leader: LeaderStatus) -> Outcom
     let Some((endpoint, rest)) = route::resolve(req.path) else {
         return Outcome::Ready(not_found(req.path));
     };
+    if endpoint.route.is_forwarded_whole() {
+        return forwarded::forward_whole(req);
+    }
     if req.method == Method::Options {
         return Outcome::Ready(Response {
             allow: Some(endpoint.allow),
@@ -92,6 +108,17 @@ pub fn handle(req: &ApiRequest<'_>, view: &View, leader: LeaderStatus) -> Outcom
         Route::StatusPeers => Outcome::Ready(status::peers(req, view)),
         Route::AgentSelf => agent::agent_self(req, view),
         Route::AgentLeave => agent::leave(),
+        Route::AgentForwarded | Route::CatalogRegister | Route::CatalogDeregister => forwarded::forward_whole(req),
+        Route::CatalogDatacenters => catalog::datacenters(req, view),
+        Route::CatalogNodes => catalog::nodes(req, view, leader),
+        Route::CatalogServices => catalog::services(req, view, leader),
+        Route::CatalogService => catalog::service(req, rest, view, leader),
+        Route::CatalogNode => catalog::node(req, rest, view, leader),
+        Route::CatalogNodeServices => catalog::node_services(req, rest, view, leader),
+        Route::HealthNode => health::node_checks(req, rest, view, leader),
+        Route::HealthChecks => health::service_checks(req, rest, view, leader),
+        Route::HealthService => health::service(req, rest, view, leader),
+        Route::HealthState => health::state_checks(req, rest, view, leader),
     }
 }
 

@@ -43,7 +43,9 @@ pub fn parse_query_options<'q>(query: &'q Query<'_>) -> Result<QueryOptions<'q>,
     })
 }
 
-fn parse_consistency(query: &Query<'_>) -> Result<Consistency, Response> {
+/// The consistency mode of `query` (`stale`, `consistent`, `cached`,
+/// `max_stale`), with Consul's `400`s for conflicting flags.
+pub fn parse_consistency(query: &Query<'_>) -> Result<Consistency, Response> {
     let mut stale = query.has("stale");
     let consistent = query.has("consistent");
     let cached = query.has("cached");

@@ -1,7 +1,7 @@
 //! Turning the control plane's answer to a forwarded request into the
 //! HTTP response its endpoint promises.
 
-use proconsul_shared::ipc::messages::{ControlError, ControlReply};
+use proconsul_shared::ipc::messages::{ControlError, ControlReply, HttpAnswer};
 use proconsul_shared::CommandResult;
 
 use super::agent::{render_self, Stats};
@@ -21,6 +21,9 @@ pub enum ReplyKind {
     Empty,
     /// `/v1/agent/self` around the control plane's `Stats`.
     AgentSelf { pretty: bool },
+    /// A request forwarded whole (`ControlOp::Http`): the control plane's
+    /// answer, verbatim.
+    Http,
 }
 
 /// Renders `result` for an endpoint of kind `kind`. `view` is the view
@@ -42,7 +45,30 @@ pub fn render_reply(kind: ReplyKind, result: Result<ControlReply, ControlError>,
             other => unexpected(&other),
         },
         (ReplyKind::Empty, Ok(ControlReply::Done | ControlReply::Written { .. })) => Response::empty(200),
+        (ReplyKind::Http, Ok(ControlReply::Http(answer))) => http_answer(answer),
         (_, Ok(other)) => unexpected(&other),
+    }
+}
+
+/// The control plane's whole answer to a forwarded request: status,
+/// content type, its extra headers and body. A status outside 100..=599 is
+/// a bug on the other side and becomes a 500.
+pub fn http_answer(answer: HttpAnswer) -> Response {
+    if !(100..=599).contains(&answer.status) {
+        return Response::text(
+            500,
+            format!("control plane answered with HTTP status {}", answer.status),
+        );
+    }
+    let mut headers = Vec::with_capacity(answer.headers.len() + 1);
+    if !answer.content_type.is_empty() {
+        headers.push(("Content-Type".to_string(), answer.content_type));
+    }
+    headers.extend(answer.headers);
+    Response {
+        headers,
+        body: answer.body,
+        ..Response::empty(answer.status)
     }
 }
 
@@ -179,6 +205,46 @@ mod tests {
         );
         assert_eq!(r.status, 200);
         assert!(body(&r).contains(r#""Stats":{}"#));
+    }
+
+    #[test]
+    fn forwarded_http_answers_are_rendered_verbatim() {
+        let view = view_with(&[]);
+        let answer = HttpAnswer {
+            status: 404,
+            content_type: "text/plain; charset=utf-8".into(),
+            body: b"Unknown service ID \"x\"".to_vec(),
+            headers: vec![("X-Consul-Contenthash".into(), "abc".into())],
+            wait_index: 0,
+        };
+        let r = render_reply(ReplyKind::Http, Ok(ControlReply::Http(answer)), &view);
+        assert_eq!((r.status, body(&r)), (404, "Unknown service ID \"x\""));
+        assert_eq!(
+            r.headers,
+            vec![
+                ("Content-Type".to_string(), "text/plain; charset=utf-8".to_string()),
+                ("X-Consul-Contenthash".to_string(), "abc".to_string())
+            ]
+        );
+        assert_eq!(r.content_type, crate::api::ContentType::None);
+        let empty = HttpAnswer {
+            status: 200,
+            ..HttpAnswer::default()
+        };
+        let r = render_reply(ReplyKind::Http, Ok(ControlReply::Http(empty)), &view);
+        assert_eq!((r.status, r.body.len(), r.headers.len()), (200, 0, 0));
+        let odd = HttpAnswer {
+            status: 42,
+            ..HttpAnswer::default()
+        };
+        assert_eq!(
+            render_reply(ReplyKind::Http, Ok(ControlReply::Http(odd)), &view).status,
+            500
+        );
+        let r = render_reply(ReplyKind::Http, Err(ControlError::no_leader()), &view);
+        assert_eq!((r.status, body(&r)), (500, "No cluster leader"));
+        let r = render_reply(ReplyKind::Http, Ok(ControlReply::Done), &view);
+        assert_eq!(r.status, 500, "a reply of the wrong kind");
     }
 
     #[test]

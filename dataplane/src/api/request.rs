@@ -41,6 +41,11 @@ pub struct ApiRequest<'a> {
     /// The percent-decoded path (`/v1/kv/a/b`).
     pub path: &'a str,
     pub query: Query<'a>,
+    /// The query string as sent (percent-encoded, without `?`), for
+    /// requests forwarded whole to the control plane.
+    pub raw_query: &'a str,
+    /// The `X-Consul-Token` or `Authorization: Bearer` header, if any.
+    pub header_token: Option<&'a str>,
     pub body: &'a [u8],
     /// Whether a blocking read may park (`false` once the blocking driver
     /// wants the answer now: the wait timed out or the core is overloaded).
@@ -55,9 +60,27 @@ impl<'a> ApiRequest<'a> {
             method_name,
             path,
             query,
+            raw_query: "",
+            header_token: None,
             body,
             may_block: true,
         }
+    }
+
+    /// Sets the raw query string and the header token (what a forwarded
+    /// request carries beyond the parsed query).
+    pub fn with_forwarding(mut self, raw_query: &'a str, header_token: Option<&'a str>) -> ApiRequest<'a> {
+        self.raw_query = raw_query;
+        self.header_token = header_token;
+        self
+    }
+
+    /// The request's ACL token: `?token=` wins over the headers, as in Consul.
+    pub fn token(&self) -> Option<&str> {
+        self.query
+            .get("token")
+            .filter(|t| !t.is_empty())
+            .or(self.header_token.filter(|t| !t.is_empty()))
     }
 
     /// Whether the response should be indented (`?pretty`, or `-dev`).

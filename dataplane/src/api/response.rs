@@ -68,6 +68,9 @@ pub struct Response {
     pub leader: Option<LeaderStatus>,
     /// The `Allow` header (`OPTIONS` and `405` answers).
     pub allow: Option<&'static str>,
+    /// Further headers, as given by the control plane for a forwarded
+    /// request (its `Content-Type`, `X-Consul-ContentHash`, ...).
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -80,6 +83,7 @@ impl Response {
             meta: None,
             leader: None,
             allow: None,
+            headers: Vec::new(),
             body: Vec::new(),
         }
     }

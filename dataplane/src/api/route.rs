@@ -14,6 +14,28 @@ pub enum Route {
     StatusPeers,
     AgentSelf,
     AgentLeave,
+    /// Every other `/v1/agent/*` path: answered by the control plane.
+    AgentForwarded,
+    CatalogRegister,
+    CatalogDeregister,
+    CatalogDatacenters,
+    CatalogNodes,
+    CatalogServices,
+    CatalogService,
+    CatalogNode,
+    CatalogNodeServices,
+    HealthNode,
+    HealthChecks,
+    HealthService,
+    HealthState,
+}
+
+impl Route {
+    /// Whether the control plane answers this route whole, method checks
+    /// and `OPTIONS` included.
+    pub fn is_forwarded_whole(self) -> bool {
+        self == Route::AgentForwarded
+    }
 }
 
 /// One row of the table.
@@ -33,6 +55,18 @@ pub const ENDPOINTS: &[Endpoint] = &[
         route: Route::Kv,
         methods: &[Method::Get, Method::Put, Method::Delete],
         allow: "OPTIONS,GET,PUT,DELETE",
+    },
+    Endpoint {
+        pattern: "/v1/health/service/",
+        route: Route::HealthService,
+        methods: GET,
+        allow: "OPTIONS,GET",
+    },
+    Endpoint {
+        pattern: "/v1/catalog/service/",
+        route: Route::CatalogService,
+        methods: GET,
+        allow: "OPTIONS,GET",
     },
     Endpoint {
         pattern: "/v1/txn",
@@ -64,7 +98,78 @@ pub const ENDPOINTS: &[Endpoint] = &[
         methods: &[Method::Put],
         allow: "OPTIONS,PUT",
     },
+    Endpoint {
+        pattern: "/v1/health/checks/",
+        route: Route::HealthChecks,
+        methods: GET,
+        allow: "OPTIONS,GET",
+    },
+    Endpoint {
+        pattern: "/v1/health/node/",
+        route: Route::HealthNode,
+        methods: GET,
+        allow: "OPTIONS,GET",
+    },
+    Endpoint {
+        pattern: "/v1/health/state/",
+        route: Route::HealthState,
+        methods: GET,
+        allow: "OPTIONS,GET",
+    },
+    Endpoint {
+        pattern: "/v1/catalog/services",
+        route: Route::CatalogServices,
+        methods: GET,
+        allow: "OPTIONS,GET",
+    },
+    Endpoint {
+        pattern: "/v1/catalog/nodes",
+        route: Route::CatalogNodes,
+        methods: GET,
+        allow: "OPTIONS,GET",
+    },
+    Endpoint {
+        pattern: "/v1/catalog/node/",
+        route: Route::CatalogNode,
+        methods: GET,
+        allow: "OPTIONS,GET",
+    },
+    Endpoint {
+        pattern: "/v1/catalog/node-services/",
+        route: Route::CatalogNodeServices,
+        methods: GET,
+        allow: "OPTIONS,GET",
+    },
+    Endpoint {
+        pattern: "/v1/catalog/datacenters",
+        route: Route::CatalogDatacenters,
+        methods: GET,
+        allow: "OPTIONS,GET",
+    },
+    Endpoint {
+        pattern: "/v1/catalog/register",
+        route: Route::CatalogRegister,
+        methods: &[Method::Put],
+        allow: "OPTIONS,PUT",
+    },
+    Endpoint {
+        pattern: "/v1/catalog/deregister",
+        route: Route::CatalogDeregister,
+        methods: &[Method::Put],
+        allow: "OPTIONS,PUT",
+    },
+    // After the agent endpoints served here: everything else under
+    // `/v1/agent/` goes to the control plane, which checks methods itself.
+    Endpoint {
+        pattern: "/v1/agent/",
+        route: Route::AgentForwarded,
+        methods: &[Method::Get, Method::Put, Method::Post, Method::Delete],
+        allow: "OPTIONS,GET,PUT,POST,DELETE",
+    },
 ];
+
+/// The method list of read-only endpoints.
+const GET: &[Method] = &[Method::Get];
 
 /// The endpoint for `path` and the part of the path after its pattern.
 pub fn resolve(path: &str) -> Option<(&'static Endpoint, &str)> {
@@ -98,8 +203,52 @@ mod tests {
         assert_eq!(resolve("/v1/status/leader").unwrap().0.route, Route::StatusLeader);
         assert!(resolve("/v1/kv").is_none(), "the KV pattern needs its slash");
         assert!(resolve("/v1/txn/").is_none());
-        assert!(resolve("/v1/agent/self/x").is_none());
         assert!(resolve("/v1/nope").is_none());
+    }
+
+    #[test]
+    fn catalog_and_health_routes() {
+        let cases = [
+            ("/v1/catalog/services", Route::CatalogServices, ""),
+            ("/v1/catalog/service/web", Route::CatalogService, "web"),
+            ("/v1/catalog/service/", Route::CatalogService, ""),
+            ("/v1/catalog/nodes", Route::CatalogNodes, ""),
+            ("/v1/catalog/node/n1", Route::CatalogNode, "n1"),
+            ("/v1/catalog/node-services/n1", Route::CatalogNodeServices, "n1"),
+            ("/v1/catalog/datacenters", Route::CatalogDatacenters, ""),
+            ("/v1/catalog/register", Route::CatalogRegister, ""),
+            ("/v1/catalog/deregister", Route::CatalogDeregister, ""),
+            ("/v1/health/service/web", Route::HealthService, "web"),
+            ("/v1/health/checks/web", Route::HealthChecks, "web"),
+            ("/v1/health/node/n1", Route::HealthNode, "n1"),
+            ("/v1/health/state/any", Route::HealthState, "any"),
+        ];
+        for (path, route, rest) in cases {
+            let (e, got) = resolve(path).unwrap_or_else(|| panic!("{path} resolves"));
+            assert_eq!((e.route, got), (route, rest), "{path}");
+        }
+        assert!(resolve("/v1/catalog/servicesx").is_none());
+        assert!(resolve("/v1/health/service").is_none());
+    }
+
+    #[test]
+    fn other_agent_paths_are_forwarded_but_self_and_leave_stay_here() {
+        assert_eq!(resolve("/v1/agent/self").unwrap().0.route, Route::AgentSelf);
+        assert_eq!(resolve("/v1/agent/leave").unwrap().0.route, Route::AgentLeave);
+        for path in [
+            "/v1/agent/services",
+            "/v1/agent/service/register",
+            "/v1/agent/self/x",
+            "/v1/agent/",
+        ] {
+            let route = resolve(path).unwrap().0.route;
+            assert_eq!(route, Route::AgentForwarded, "{path}");
+            assert!(route.is_forwarded_whole());
+        }
+        assert!(
+            !Route::CatalogRegister.is_forwarded_whole(),
+            "catalog writes check PUT here"
+        );
     }
 
     #[test]

@@ -1,11 +1,20 @@
 //! What one published version changed, in the terms the wake-up index
 //! understands. Built by the replica from the deltas it coalesced into the
 //! version (pure), shared read-only with every core.
+//!
+//! Catalog changes are resolved against the state *before* the delta
+//! ([`ChangeSet::record_delta_from`]): a deleted service or a node-level
+//! check names no service itself, but the state it changes does. A change
+//! marks exactly the services whose per-service index moves (the same rule
+//! as `Catalog::service_index`): the service of a written or deleted
+//! instance, the service of a service check, and every service on a node
+//! whose node entry or node-level check changed.
 
-use proconsul_shared::{Delta, DeltaOp};
+use proconsul_shared::{Delta, DeltaOp, State};
 
-/// Most keys and trees one change set lists before it collapses into
-/// "wake everything" (a huge transaction or a long catch-up batch).
+/// Most keys, trees and service names one change set lists before it
+/// collapses into "wake everything" (a huge transaction or a long catch-up
+/// batch).
 pub const CHANGE_ITEMS_MAX: usize = 4096;
 
 /// The changes between two consecutive versions a core installs.
@@ -22,6 +31,15 @@ pub struct ChangeSet {
     pub kv_trees: Vec<String>,
     /// Whether the node table changed.
     pub nodes: bool,
+    /// Lower-cased names of the services whose results changed.
+    pub services: Vec<String>,
+    /// A catalog change was recorded without the state to resolve which
+    /// services it touched: wake every per-service watcher.
+    pub all_services: bool,
+    /// Whether the services table changed.
+    pub services_table: bool,
+    /// Whether the checks table changed.
+    pub checks_table: bool,
 }
 
 impl ChangeSet {
@@ -36,19 +54,39 @@ impl ChangeSet {
 
     /// Whether nothing at all changed (a leadership-only version).
     pub fn is_empty(&self) -> bool {
-        !self.wake_all && !self.index_advanced && !self.nodes && self.kv_keys.is_empty() && self.kv_trees.is_empty()
+        !self.wake_all
+            && !self.index_advanced
+            && !self.nodes
+            && !self.all_services
+            && !self.services_table
+            && !self.checks_table
+            && self.kv_keys.is_empty()
+            && self.kv_trees.is_empty()
+            && self.services.is_empty()
     }
 
-    /// Adds the effects of one applied delta.
+    /// Adds the effects of one applied delta, without the state: catalog
+    /// operations wake every per-service watcher (see
+    /// [`ChangeSet::record_delta_from`] for the targeted form).
     pub fn record_delta(&mut self, delta: &Delta) {
         self.index_advanced = true;
         for op in &delta.ops {
-            self.record_op(op);
+            self.record_op(op, None);
         }
     }
 
-    /// Adds the effect of one delta operation.
-    pub fn record_op(&mut self, op: &DeltaOp) {
+    /// Adds the effects of `delta`, resolving catalog operations against
+    /// `before`, the state the delta is about to be applied to.
+    pub fn record_delta_from(&mut self, before: &State, delta: &Delta) {
+        self.index_advanced = true;
+        for op in &delta.ops {
+            self.record_op(op, Some(before));
+        }
+    }
+
+    /// Adds the effect of one delta operation; `before` is the state it
+    /// applies to, when known.
+    pub fn record_op(&mut self, op: &DeltaOp, before: Option<&State>) {
         if self.wake_all {
             return;
         }
@@ -62,12 +100,79 @@ impl ChangeSet {
                     self.kv_trees.push(prefix.clone());
                 }
             }
-            DeltaOp::NodePut(_) | DeltaOp::NodeDelete { .. } => self.nodes = true,
-            // Catalog watch items do not exist yet: wake everything.
-            DeltaOp::ServicePut(_)
-            | DeltaOp::ServiceDelete { .. }
-            | DeltaOp::CheckPut(_)
-            | DeltaOp::CheckDelete { .. } => self.collapse(),
+            DeltaOp::NodePut(node) => {
+                self.nodes = true;
+                match before {
+                    Some(state) => self.push_node_services(state, &node.node),
+                    None => self.all_services = true,
+                }
+            }
+            DeltaOp::NodeDelete { node, .. } => {
+                self.nodes = true;
+                let Some(state) = before else {
+                    self.all_services = true;
+                    self.services_table = true;
+                    self.checks_table = true;
+                    return;
+                };
+                if state.catalog.node_services(node).next().is_some() {
+                    self.services_table = true;
+                }
+                if state.catalog.node_checks(node).next().is_some() {
+                    self.checks_table = true;
+                }
+                self.push_node_services(state, node);
+            }
+            DeltaOp::ServicePut(instance) => {
+                self.services_table = true;
+                self.push_service(&instance.service);
+                match before {
+                    // A re-registration under the same id may rename it.
+                    Some(state) => {
+                        if let Some(old) = state.catalog.service(&instance.node, &instance.id) {
+                            if !old.service.eq_ignore_ascii_case(&instance.service) {
+                                self.push_service(&old.service);
+                            }
+                        }
+                    }
+                    None => self.all_services = true,
+                }
+            }
+            DeltaOp::ServiceDelete { node, service_id, .. } => {
+                self.services_table = true;
+                let Some(state) = before else {
+                    self.all_services = true;
+                    self.checks_table = true;
+                    return;
+                };
+                if let Some(old) = state.catalog.service(node, service_id) {
+                    self.push_service(&old.service);
+                }
+                if state.catalog.node_checks(node).any(|c| c.service_id == *service_id) {
+                    self.checks_table = true;
+                }
+            }
+            DeltaOp::CheckPut(check) => {
+                self.checks_table = true;
+                let Some(state) = before else {
+                    self.all_services = true;
+                    return;
+                };
+                if let Some(old) = state.catalog.check(&check.node, &check.check_id) {
+                    self.push_check_target(state, old);
+                }
+                self.push_check_target(state, check);
+            }
+            DeltaOp::CheckDelete { node, check_id, .. } => {
+                self.checks_table = true;
+                let Some(state) = before else {
+                    self.all_services = true;
+                    return;
+                };
+                if let Some(old) = state.catalog.check(node, check_id) {
+                    self.push_check_target(state, old);
+                }
+            }
         }
     }
 
@@ -75,18 +180,55 @@ impl ChangeSet {
     pub fn merge(&mut self, other: &ChangeSet) {
         self.index_advanced |= other.index_advanced;
         self.nodes |= other.nodes;
+        self.all_services |= other.all_services;
+        self.services_table |= other.services_table;
+        self.checks_table |= other.checks_table;
         if other.wake_all {
             self.collapse();
         }
         if self.wake_all {
             return;
         }
-        if self.item_count() + other.kv_keys.len() + other.kv_trees.len() > CHANGE_ITEMS_MAX {
+        let incoming = other.kv_keys.len() + other.kv_trees.len() + other.services.len();
+        if self.item_count() + incoming > CHANGE_ITEMS_MAX {
             self.collapse();
             return;
         }
         self.kv_keys.extend(other.kv_keys.iter().cloned());
         self.kv_trees.extend(other.kv_trees.iter().cloned());
+        self.services.extend(other.services.iter().cloned());
+    }
+
+    /// The services whose health a check decides: its own service, or for
+    /// a node-level check every service on its node.
+    fn push_check_target(&mut self, state: &State, check: &proconsul_shared::state::HealthCheck) {
+        if check.is_node_check() {
+            self.push_node_services(state, &check.node);
+        } else if let Some(instance) = state.catalog.service(&check.node, &check.service_id) {
+            self.push_service(&instance.service);
+        } else if !check.service_name.is_empty() {
+            self.push_service(&check.service_name);
+        }
+    }
+
+    fn push_node_services(&mut self, state: &State, node: &str) {
+        for instance in state.catalog.node_services(node) {
+            self.push_service(&instance.service);
+            if self.wake_all {
+                return;
+            }
+        }
+    }
+
+    fn push_service(&mut self, name: &str) {
+        if self.services.last().is_some_and(|last| last.eq_ignore_ascii_case(name)) {
+            return;
+        }
+        if self.item_count() >= CHANGE_ITEMS_MAX {
+            self.collapse();
+        } else {
+            self.services.push(name.to_ascii_lowercase());
+        }
     }
 
     fn push_key(&mut self, key: &str) {
@@ -101,126 +243,16 @@ impl ChangeSet {
     }
 
     fn item_count(&self) -> usize {
-        self.kv_keys.len() + self.kv_trees.len()
+        self.kv_keys.len() + self.kv_trees.len() + self.services.len()
     }
 
     fn collapse(&mut self) {
         self.wake_all = true;
         self.kv_keys = Vec::new();
         self.kv_trees = Vec::new();
+        self.services = Vec::new();
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proconsul_shared::state::{KvEntry, Node};
-
-    fn put(key: &str, index: u64) -> DeltaOp {
-        DeltaOp::KvPut(KvEntry {
-            key: key.into(),
-            value: vec![],
-            flags: 0,
-            lock_index: 0,
-            session: None,
-            create_index: index,
-            modify_index: index,
-        })
-    }
-
-    #[test]
-    fn records_each_kind_of_op() {
-        let mut c = ChangeSet::default();
-        assert!(c.is_empty());
-        c.record_delta(&Delta {
-            index: 5,
-            ops: vec![
-                put("a", 5),
-                DeltaOp::KvDelete {
-                    key: "b".into(),
-                    index: 5,
-                },
-                DeltaOp::KvDeleteTree {
-                    prefix: "t/".into(),
-                    index: 5,
-                },
-                DeltaOp::NodeDelete {
-                    node: "n".into(),
-                    index: 5,
-                },
-            ],
-        });
-        assert!(c.index_advanced && c.nodes && !c.wake_all);
-        assert_eq!(c.kv_keys, vec!["a".to_string(), "b".to_string()]);
-        assert_eq!(c.kv_trees, vec!["t/".to_string()]);
-    }
-
-    #[test]
-    fn empty_delta_only_advances_the_index() {
-        let mut c = ChangeSet::default();
-        c.record_delta(&Delta { index: 9, ops: vec![] });
-        assert!(c.index_advanced);
-        assert!(!c.is_empty());
-        assert!(c.kv_keys.is_empty() && !c.nodes && !c.wake_all);
-    }
-
-    #[test]
-    fn node_put_marks_nodes() {
-        let mut c = ChangeSet::default();
-        c.record_op(&DeltaOp::NodePut(Node {
-            id: String::new(),
-            node: "n1".into(),
-            address: "10.0.0.1".into(),
-            datacenter: "dc1".into(),
-            tagged_addresses: Default::default(),
-            meta: Default::default(),
-            create_index: 1,
-            modify_index: 1,
-        }));
-        assert!(c.nodes);
-    }
-
-    #[test]
-    fn too_many_items_collapse_to_wake_all() {
-        let mut c = ChangeSet::default();
-        for i in 0..CHANGE_ITEMS_MAX {
-            c.record_op(&put(&format!("k{i}"), 1));
-        }
-        assert!(!c.wake_all, "exactly the limit still lists keys");
-        assert_eq!(c.kv_keys.len(), CHANGE_ITEMS_MAX);
-        c.record_op(&put("one-more", 2));
-        assert!(c.wake_all);
-        assert!(c.kv_keys.is_empty(), "a collapsed set frees its list");
-    }
-
-    #[test]
-    fn merge_keeps_items_and_collapses_past_the_limit() {
-        let mut a = ChangeSet::default();
-        a.record_op(&put("x", 1));
-        let mut b = ChangeSet::default();
-        b.record_op(&put("y", 2));
-        b.nodes = true;
-        a.merge(&b);
-        assert_eq!(a.kv_keys, vec!["x".to_string(), "y".to_string()]);
-        assert!(a.nodes);
-        a.merge(&ChangeSet::everything());
-        assert!(a.wake_all && a.kv_keys.is_empty());
-
-        let big = ChangeSet {
-            kv_keys: (0..CHANGE_ITEMS_MAX).map(|i| i.to_string()).collect(),
-            ..ChangeSet::default()
-        };
-        let mut small = ChangeSet::default();
-        small.record_op(&put("z", 3));
-        small.merge(&big);
-        assert!(small.wake_all);
-    }
-
-    #[test]
-    fn repeated_key_is_listed_once_in_a_row() {
-        let mut c = ChangeSet::default();
-        c.record_op(&put("same", 1));
-        c.record_op(&put("same", 2));
-        assert_eq!(c.kv_keys.len(), 1);
-    }
-}
+mod tests;

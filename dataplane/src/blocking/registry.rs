@@ -4,8 +4,10 @@
 //! written key; watchers of every prefix of that key (one hash lookup per
 //! distinct registered prefix length, so O(key length) at most); for a
 //! deleted tree, the key and prefix watchers under it and the prefix
-//! watchers above it; node watchers on node changes; `Everything` watchers
-//! whenever the index moves. Unrelated changes wake nobody.
+//! watchers above it; node watchers on node changes; watchers of a service
+//! when that service's results changed, table watchers when their table
+//! changed; `Everything` watchers whenever the index moves. Unrelated
+//! changes wake nobody.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -52,6 +54,10 @@ pub struct WatchRegistry<T> {
     /// How many registered prefixes have each length (bytes).
     prefix_lengths: BTreeMap<usize, usize>,
     nodes: HashSet<ParkId>,
+    /// Lower-cased service name → its watchers.
+    by_service: HashMap<String, HashSet<ParkId>>,
+    services_table: HashSet<ParkId>,
+    checks_table: HashSet<ParkId>,
     everything: HashSet<ParkId>,
     round: u64,
 }
@@ -68,6 +74,9 @@ impl<T> WatchRegistry<T> {
             by_prefix: HashMap::new(),
             prefix_lengths: BTreeMap::new(),
             nodes: HashSet::new(),
+            by_service: HashMap::new(),
+            services_table: HashSet::new(),
+            checks_table: HashSet::new(),
             everything: HashSet::new(),
             round: 0,
         }
@@ -127,6 +136,19 @@ impl<T> WatchRegistry<T> {
                 WatchItem::Nodes => {
                     self.nodes.insert(id);
                 }
+                WatchItem::Service(name) => {
+                    debug_assert!(
+                        !name.bytes().any(|b| b.is_ascii_uppercase()),
+                        "service watch names are lower-cased"
+                    );
+                    self.by_service.entry(name.clone()).or_default().insert(id);
+                }
+                WatchItem::Services => {
+                    self.services_table.insert(id);
+                }
+                WatchItem::Checks => {
+                    self.checks_table.insert(id);
+                }
                 WatchItem::Everything => {
                     self.everything.insert(id);
                 }
@@ -179,6 +201,15 @@ impl<T> WatchRegistry<T> {
                 WatchItem::Nodes => {
                     self.nodes.remove(&id);
                 }
+                WatchItem::Service(name) => {
+                    remove_from(&mut self.by_service, name, id);
+                }
+                WatchItem::Services => {
+                    self.services_table.remove(&id);
+                }
+                WatchItem::Checks => {
+                    self.checks_table.remove(&id);
+                }
                 WatchItem::Everything => {
                     self.everything.remove(&id);
                 }
@@ -229,7 +260,24 @@ impl<T> WatchRegistry<T> {
             if changes.nodes {
                 hits.extend(self.nodes.iter().copied());
             }
-            if changes.index_advanced || changes.nodes || !changes.kv_keys.is_empty() || !changes.kv_trees.is_empty() {
+            if changes.all_services {
+                for set in self.by_service.values() {
+                    hits.extend(set.iter().copied());
+                }
+            } else {
+                for name in &changes.services {
+                    if let Some(set) = self.by_service.get(name.as_str()) {
+                        hits.extend(set.iter().copied());
+                    }
+                }
+            }
+            if changes.services_table {
+                hits.extend(self.services_table.iter().copied());
+            }
+            if changes.checks_table {
+                hits.extend(self.checks_table.iter().copied());
+            }
+            if !changes.is_empty() {
                 hits.extend(self.everything.iter().copied());
             }
         }
@@ -307,6 +355,78 @@ mod tests {
         r.register(&WatchSet::one(WatchItem::Nodes), "nodes").unwrap();
         r.register(&WatchSet::one(WatchItem::Everything), "everything").unwrap();
         r
+    }
+
+    fn catalog_registry() -> WatchRegistry<&'static str> {
+        let mut r = WatchRegistry::new(100);
+        r.register(&WatchSet::one(WatchItem::Service("web".into())), "web")
+            .unwrap();
+        r.register(&WatchSet::one(WatchItem::Service("web".into())), "web-2")
+            .unwrap();
+        r.register(&WatchSet::one(WatchItem::Service("db".into())), "db")
+            .unwrap();
+        r.register(&WatchSet::one(WatchItem::Services), "services").unwrap();
+        r.register(&WatchSet::one(WatchItem::Checks), "checks").unwrap();
+        let node_view = WatchSet {
+            items: vec![WatchItem::Nodes, WatchItem::Services],
+        };
+        r.register(&node_view, "node-view").unwrap();
+        r.register(&WatchSet::one(WatchItem::KvKey("web".into())), "kv-web")
+            .unwrap();
+        r
+    }
+
+    #[test]
+    fn service_change_wakes_that_service_only() {
+        let mut r = catalog_registry();
+        let changes = ChangeSet {
+            index_advanced: true,
+            services: vec!["web".into()],
+            checks_table: true,
+            ..ChangeSet::default()
+        };
+        assert_eq!(woken(&mut r, &changes), vec!["checks", "web", "web-2"]);
+        let changes = ChangeSet {
+            index_advanced: true,
+            services: vec!["db".into()],
+            services_table: true,
+            ..ChangeSet::default()
+        };
+        assert_eq!(woken(&mut r, &changes), vec!["db", "node-view", "services"]);
+    }
+
+    #[test]
+    fn unresolved_catalog_change_wakes_every_service_watcher() {
+        let mut r = catalog_registry();
+        let changes = ChangeSet {
+            index_advanced: true,
+            all_services: true,
+            ..ChangeSet::default()
+        };
+        assert_eq!(woken(&mut r, &changes), vec!["db", "web", "web-2"]);
+    }
+
+    #[test]
+    fn service_watchers_deregister_cleanly() {
+        let mut r = WatchRegistry::new(10);
+        let a = r
+            .register(&WatchSet::one(WatchItem::Service("web".into())), "a")
+            .unwrap();
+        let b = r.register(&WatchSet::one(WatchItem::Checks), "b").unwrap();
+        let c = r.register(&WatchSet::one(WatchItem::Services), "c").unwrap();
+        for id in [a, b, c] {
+            r.deregister(id);
+        }
+        assert!(r.is_empty());
+        assert!(r.by_service.is_empty() && r.checks_table.is_empty() && r.services_table.is_empty());
+        let all = ChangeSet {
+            index_advanced: true,
+            services: vec!["web".into()],
+            services_table: true,
+            checks_table: true,
+            ..ChangeSet::default()
+        };
+        assert!(woken(&mut r, &all).is_empty());
     }
 
     #[test]

@@ -9,6 +9,14 @@ pub enum WatchItem {
     KvPrefix(String),
     /// Any change to the node table.
     Nodes,
+    /// One service, by lower-cased name: its instances, their checks and
+    /// the health of the nodes they run on (`/v1/catalog/service/<s>`,
+    /// `/v1/health/service/<s>`, `/v1/health/checks/<s>`).
+    Service(String),
+    /// Any change to the services table (`/v1/catalog/services`).
+    Services,
+    /// Any change to the checks table (`/v1/health/state/<s>`, `/v1/health/node/<n>`).
+    Checks,
     /// Any change at all (coarse endpoints).
     Everything,
 }

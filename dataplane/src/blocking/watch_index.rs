@@ -12,6 +12,9 @@ pub fn item_index(state: &State, item: &WatchItem) -> u64 {
         WatchItem::KvKey(key) => state.kv.key_index(key),
         WatchItem::KvPrefix(prefix) => state.kv.prefix_index(prefix),
         WatchItem::Nodes => state.nodes.table_index(),
+        WatchItem::Service(name) => state.catalog.service_index(name),
+        WatchItem::Services => state.catalog.services_table_index(),
+        WatchItem::Checks => state.catalog.checks_table_index(),
         WatchItem::Everything => state.index(),
     }
 }
@@ -60,5 +63,51 @@ mod tests {
         };
         assert_eq!(watch_set_index(&s, &set), 5);
         assert_eq!(watch_set_index(&s, &WatchSet::default()), 5);
+    }
+
+    #[test]
+    fn catalog_items_follow_their_indexes() {
+        use proconsul_shared::command::{CatalogRegistration, NodeRegistration};
+        use proconsul_shared::state::{HealthCheck, ServiceInstance};
+        let mut s = State::default();
+        let register = |id: &str, name: &str, check: bool| {
+            Command::CatalogRegister(CatalogRegistration {
+                node: NodeRegistration {
+                    id: String::new(),
+                    node: "n1".into(),
+                    address: "10.0.0.1".into(),
+                    datacenter: "dc1".into(),
+                    tagged_addresses: Default::default(),
+                    meta: Default::default(),
+                },
+                skip_node_update: false,
+                service: Some(ServiceInstance {
+                    id: id.into(),
+                    service: name.into(),
+                    ..ServiceInstance::default()
+                }),
+                checks: if check {
+                    vec![HealthCheck {
+                        check_id: format!("{id}-check"),
+                        service_id: id.into(),
+                        ..HealthCheck::default()
+                    }]
+                } else {
+                    Vec::new()
+                },
+            })
+        };
+        s.apply_command(3, &register("web-1", "Web", true));
+        s.apply_command(4, &register("db-1", "db", false));
+        assert_eq!(item_index(&s, &WatchItem::Service("web".into())), 3);
+        assert_eq!(item_index(&s, &WatchItem::Service("db".into())), 4);
+        assert_eq!(item_index(&s, &WatchItem::Services), 4);
+        assert_eq!(item_index(&s, &WatchItem::Checks), 3);
+        assert_eq!(item_index(&s, &WatchItem::Nodes), 3);
+        assert_eq!(
+            item_index(&s, &WatchItem::Service("missing".into())),
+            4,
+            "an unknown service reports the services table"
+        );
     }
 }

@@ -1,27 +1,31 @@
 //! Builds the response to one query from a state and a zone (pure: no
 //! sockets, no clock; the caller passes the time for the SOA serial).
 //!
-//! Covered here: node lookups (A/AAAA/CNAME, node-meta TXT), `.addr`
+//! Covered here: service lookups ([`service`]), PTR, node lookups (A/AAAA/CNAME, node-meta TXT), `.addr`
 //! lookups, SOA and NS for the domain, NXDOMAIN/NODATA with the SOA in
 //! authority, REFUSED outside the domain, NOTIMP for zone transfers, and
 //! Consul's size rules (3 answers and 512 bytes for UDP without EDNS, the
-//! requester's size with EDNS, 64 KiB over TCP). Service, prepared-query,
-//! connect/ingress/virtual and PTR lookups grow out of [`QueryForm`].
+//! requester's size with EDNS, 64 KiB over TCP), TC only with
+//! `enable_truncate`, `ra` only with recursors. Prepared-query and
+//! connect/ingress/virtual lookups answer NXDOMAIN (nothing to serve yet).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proconsul_shared::state::Node;
 use proconsul_shared::State;
 
-use crate::dns::name::{classify, Locality, NameClass, QueryForm};
+use crate::dns::name::{classify, Domain, Locality, NameClass, QueryForm};
+use crate::dns::ptr::{reverse_ip, PtrIndex, PtrTarget};
+use crate::dns::rng::Rng;
+use crate::dns::service_cache::ServiceCache;
 use crate::dns::wire::{
     self, opt_record_bytes, rcode, rtype, Edns, Name, Query, ResponseWriter, Section, Soa, TCP_MESSAGE_BYTES_MAX,
     UDP_PAYLOAD_BYTES_CLASSIC, UDP_PAYLOAD_BYTES_MAX,
 };
 use crate::dns::zone::Zone;
 
-/// Answers without EDNS over UDP are capped to this many records
-/// (`min(8, udp_answer_limit)` with Consul's default limit of 3).
+/// Answers without EDNS over UDP are capped to this many records by
+/// default (`min(8, udp_answer_limit)` with Consul's default limit of 3).
 pub const UDP_ANSWERS_MAX_CLASSIC: usize = 3;
 
 /// How the query arrived (it decides the size rules).
@@ -33,14 +37,48 @@ pub enum Transport {
     Tcp,
 }
 
-/// Per-core reusable buffers for answer building.
+/// What to do with a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send the response written to `out`.
+    Send,
+    /// Send nothing (unreadable header, or a response packet).
+    Drop,
+    /// The name is not ours and recursors are configured: forward the
+    /// query ([`crate::dns::recursor`]).
+    Recurse,
+}
+
+/// Per-core reusable state for answer building: buffers, the shuffling
+/// PRNG and the derived indexes (service cache, reverse index).
 #[derive(Default)]
 pub struct Scratch {
     text: Vec<u8>,
+    services: ServiceCache,
+    ptr: PtrIndex,
+    rng: Rng,
+    order: Vec<u32>,
+    written: Vec<u32>,
+    seen_ips: Vec<IpAddr>,
 }
 
-/// Writes the response to `packet` into `out`. Returns `false` when
-/// nothing must be sent (unreadable header, or a response packet).
+impl Scratch {
+    /// Scratch whose shuffles start from `seed` (one seed per core).
+    pub fn with_seed(seed: u64) -> Scratch {
+        Scratch {
+            rng: Rng::new(seed),
+            ..Scratch::default()
+        }
+    }
+
+    /// The service cache (benches and tests look at its build count).
+    pub fn services(&self) -> &ServiceCache {
+        &self.services
+    }
+}
+
+/// Writes the response to `packet` into `out`, or says to drop it or
+/// forward it to a recursor.
 pub fn respond(
     packet: &[u8],
     transport: Transport,
@@ -49,25 +87,22 @@ pub fn respond(
     now_unix_s: u32,
     scratch: &mut Scratch,
     out: &mut Vec<u8>,
-) -> bool {
+) -> Outcome {
     match wire::parse_query(packet) {
-        Ok(q) => {
-            answer(&q, transport, state, zone, now_unix_s, scratch, out);
-            true
-        }
-        Err(wire::Rejection::Drop) => false,
+        Ok(q) => answer(&q, transport, state, zone, now_unix_s, scratch, out),
+        Err(wire::Rejection::Drop) => Outcome::Drop,
         Err(wire::Rejection::Reply { header, rcode }) => {
             wire::write_rejection(out, &header, rcode);
-            true
+            Outcome::Send
         }
     }
 }
 
 /// Size limit and answer cap for a query.
-pub fn limits(q: &Query, transport: Transport) -> (usize, usize) {
+pub fn limits(q: &Query, transport: Transport, zone: &Zone) -> (usize, usize) {
     match (transport, &q.edns) {
         (Transport::Tcp, _) => (TCP_MESSAGE_BYTES_MAX, usize::MAX),
-        (Transport::Udp, None) => (UDP_PAYLOAD_BYTES_CLASSIC, UDP_ANSWERS_MAX_CLASSIC),
+        (Transport::Udp, None) => (UDP_PAYLOAD_BYTES_CLASSIC, zone.udp_answers_max),
         (Transport::Udp, Some(e)) => (
             (e.udp_payload as usize).clamp(UDP_PAYLOAD_BYTES_CLASSIC, UDP_PAYLOAD_BYTES_MAX),
             usize::MAX,
@@ -75,7 +110,17 @@ pub fn limits(q: &Query, transport: Transport) -> (usize, usize) {
     }
 }
 
-/// Builds the response to a parsed query into `out`.
+/// The reply's OPT record: the requester's UDP size, version 0, no DO.
+fn reply_opt(q: &Query) -> Option<Edns> {
+    q.edns.map(|e| Edns {
+        udp_payload: e.udp_payload,
+        version: 0,
+        dnssec_ok: false,
+        client_subnet: e.client_subnet,
+    })
+}
+
+/// Builds the response to a parsed query into `out` (or asks to recurse).
 pub fn answer(
     q: &Query,
     transport: Transport,
@@ -84,32 +129,57 @@ pub fn answer(
     now_unix_s: u32,
     scratch: &mut Scratch,
     out: &mut Vec<u8>,
-) -> usize {
-    let (size_limit, answers_max) = limits(q, transport);
-    // The reply's OPT echoes the requester's UDP size, version 0, no DO.
-    let opt = q.edns.map(|e| Edns {
-        udp_payload: e.udp_payload,
-        version: 0,
-        dnssec_ok: false,
-        client_subnet: e.client_subnet,
-    });
+) -> Outcome {
+    let (size_limit, answers_max) = limits(q, transport, zone);
+    let opt = reply_opt(q);
     let opt_bytes = opt.as_ref().map_or(0, opt_record_bytes);
-    let class = classify(&q.qname, &zone.domain, q.qtype == rtype::SRV);
+    let srv = q.qtype == rtype::SRV;
+    let (class, domain) = match (classify(&q.qname, &zone.domain, srv), &zone.alt_domain) {
+        (NameClass::Outside, Some(alt)) => (classify(&q.qname, alt, srv), alt),
+        (class, _) => (class, &zone.domain),
+    };
+    let recursion = !zone.recursors.is_empty();
     let form = match class {
         NameClass::Outside => {
+            if let Some(ip) = reverse_ip(&q.qname) {
+                let mut w = ResponseWriter::new(out, &q.header, true, size_limit, opt_bytes, answers_max);
+                w.question(q);
+                let ctx = Ctx {
+                    state,
+                    zone,
+                    domain: &zone.domain,
+                    now_unix_s,
+                };
+                if ctx.ptr(&mut w, ip, scratch) {
+                    if recursion {
+                        w.set_recursion_available();
+                    }
+                    w.finish(rcode::NOERROR, opt.as_ref());
+                    return Outcome::Send;
+                }
+            }
+            if recursion {
+                return Outcome::Recurse;
+            }
             let mut w = ResponseWriter::new(out, &q.header, false, size_limit, opt_bytes, answers_max);
             w.question(q);
-            return w.finish(rcode::REFUSED, opt.as_ref());
+            w.finish(rcode::REFUSED, opt.as_ref());
+            return Outcome::Send;
         }
         NameClass::Inside(form) => form,
     };
     let mut w = ResponseWriter::new(out, &q.header, true, size_limit, opt_bytes, answers_max);
     w.question(q);
+    if recursion {
+        w.set_recursion_available();
+    }
     let ctx = Ctx {
         state,
         zone,
+        domain,
         now_unix_s,
     };
+    let mut cut = false;
     let code = match q.qtype {
         rtype::AXFR | rtype::IXFR => rcode::NOTIMP,
         rtype::SOA => {
@@ -125,9 +195,21 @@ pub fn answer(
         qtype => match form {
             QueryForm::Node { name, locality } => ctx.node(&mut w, qtype, name, &locality, scratch),
             QueryForm::Addr { hex, locality } => ctx.addr(&mut w, hex, &locality),
-            // Services, prepared queries and connect/ingress/virtual
-            // lookups: the catalog has no services yet, so nothing is
-            // healthy and Consul's answer is NXDOMAIN.
+            QueryForm::Service { service, tag, locality } if zone.is_local(&locality) => {
+                match ctx.service_records(&mut w, qtype, service, tag, scratch) {
+                    ServiceAnswer::NoInstances => ctx.nxdomain(&mut w),
+                    ServiceAnswer::Written { cut: c } => {
+                        cut = c;
+                        if w.count(Section::Answer) == 0 {
+                            ctx.nodata(&mut w)
+                        } else {
+                            rcode::NOERROR
+                        }
+                    }
+                }
+            }
+            // Prepared queries and connect/ingress/virtual lookups have
+            // nothing to serve yet: Consul's answer is NXDOMAIN.
             QueryForm::Service { .. }
             | QueryForm::Connect { .. }
             | QueryForm::Ingress { .. }
@@ -137,18 +219,54 @@ pub fn answer(
             | QueryForm::Invalid => ctx.nxdomain(&mut w),
         },
     };
-    w.finish(code, opt.as_ref())
+    if transport == Transport::Udp && zone.enable_truncate && (cut || w.is_full()) {
+        w.set_truncated();
+    }
+    w.finish(code, opt.as_ref());
+    Outcome::Send
+}
+
+/// Writes SERVFAIL for `packet` (all recursors failed), `ra` set.
+/// Returns `false` when the packet is not a query to answer.
+pub fn write_servfail(packet: &[u8], out: &mut Vec<u8>) -> bool {
+    let Ok(q) = wire::parse_query(packet) else {
+        return false;
+    };
+    let opt = reply_opt(&q);
+    let mut w = ResponseWriter::new(out, &q.header, false, TCP_MESSAGE_BYTES_MAX, 0, 0);
+    w.question(&q);
+    w.set_recursion_available();
+    w.finish(rcode::SERVFAIL, opt.as_ref());
+    true
 }
 
 struct Ctx<'a> {
     state: &'a State,
     zone: &'a Zone,
+    /// The domain the question used (`domain` or `alt_domain`).
+    domain: &'a Domain,
     now_unix_s: u32,
 }
 
 impl Ctx<'_> {
     fn domain(&self) -> &[u8] {
-        self.zone.domain.dotted().as_bytes()
+        self.domain.dotted().as_bytes()
+    }
+
+    /// A PTR record for `ip` when a node (or else a service instance) has
+    /// that address; always in the primary domain.
+    fn ptr(&self, w: &mut ResponseWriter<'_>, ip: IpAddr, scratch: &mut Scratch) -> bool {
+        let Some(target) = scratch.ptr.lookup(self.state, ip) else {
+            return false;
+        };
+        let domain = self.zone.domain.dotted().as_bytes();
+        let dc = self.zone.datacenter.as_bytes();
+        let (name, kind): (&str, &[u8]) = match target {
+            PtrTarget::Node(n) => (n, b"node"),
+            PtrTarget::Service(s) => (s, b"service"),
+        };
+        let target: [&[u8]; 4] = [name.as_bytes(), kind, dc, domain];
+        w.ptr(Name::Question, self.zone.node_ttl_s, Name::Pieces(&target))
     }
 
     /// The SOA record of the domain into `section`.
@@ -355,5 +473,10 @@ pub fn rfc1464_text(key: &str, value: &str, out: &mut Vec<u8>) {
     }
 }
 
+mod service;
+use service::ServiceAnswer;
+
+#[cfg(test)]
+mod service_tests;
 #[cfg(test)]
 mod tests;

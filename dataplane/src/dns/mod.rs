@@ -8,7 +8,13 @@
 
 pub mod answer;
 pub mod name;
+pub mod ptr;
+pub mod recursor;
+pub mod rng;
+pub mod service_cache;
 pub mod tcp;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod udp;
 pub mod wire;
 pub mod zone;
@@ -18,20 +24,41 @@ use std::sync::Arc;
 use proconsul_shared::agent_info::AgentInfo;
 
 use crate::core::View;
-pub use answer::Transport;
+pub use answer::{Outcome, Transport};
 use zone::Zone;
 
 /// Per-core answering state: the zone derived from the current agent
 /// description (rebuilt only when it changes) and scratch buffers.
-#[derive(Default)]
 pub struct Responder {
     zone: Option<(Arc<AgentInfo>, Zone)>,
     scratch: answer::Scratch,
 }
 
+impl Default for Responder {
+    /// A responder whose shuffles are seeded from the clock and its address
+    /// (distinct per core and per server loop).
+    fn default() -> Self {
+        let mut responder = Responder {
+            zone: None,
+            scratch: answer::Scratch::default(),
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let place = &responder as *const Responder as u64;
+        responder.scratch = answer::Scratch::with_seed(nanos ^ place.rotate_left(32));
+        responder
+    }
+}
+
 impl Responder {
-    /// Writes the response to `packet` into `out` using `view`. Returns
-    /// `false` when nothing must be sent.
+    /// The zone of the agent description in use (after a first query).
+    pub fn zone(&self) -> Option<&Zone> {
+        self.zone.as_ref().map(|(_, z)| z)
+    }
+
+    /// Writes the response to `packet` into `out` using `view`, or says to
+    /// drop or forward it.
     pub fn respond(
         &mut self,
         packet: &[u8],
@@ -39,7 +66,7 @@ impl Responder {
         view: &View,
         now_unix_s: u32,
         out: &mut Vec<u8>,
-    ) -> bool {
+    ) -> Outcome {
         let fresh = match &self.zone {
             Some((agent, _)) => Arc::ptr_eq(agent, &view.agent),
             None => false,
@@ -91,30 +118,39 @@ mod tests {
         let mut responder = Responder::default();
         let mut out = Vec::new();
         let consul = view("consul.");
-        assert!(responder.respond(
-            &query(b"\x05node1\x04node\x06consul\x00"),
-            Transport::Udp,
-            &consul,
-            1,
-            &mut out
-        ));
+        assert_eq!(
+            responder.respond(
+                &query(b"\x05node1\x04node\x06consul\x00"),
+                Transport::Udp,
+                &consul,
+                1,
+                &mut out
+            ),
+            Outcome::Send
+        );
         assert_eq!(out[3] & 0x0f, wire::rcode::NOERROR);
         let example = view("example.");
-        assert!(responder.respond(
-            &query(b"\x05node1\x04node\x06consul\x00"),
-            Transport::Udp,
-            &example,
-            1,
-            &mut out
-        ));
+        assert_eq!(
+            responder.respond(
+                &query(b"\x05node1\x04node\x06consul\x00"),
+                Transport::Udp,
+                &example,
+                1,
+                &mut out
+            ),
+            Outcome::Send
+        );
         assert_eq!(out[3] & 0x0f, wire::rcode::REFUSED, "the new domain applies at once");
-        assert!(responder.respond(
-            &query(b"\x05node1\x04node\x07example\x00"),
-            Transport::Udp,
-            &example,
-            1,
-            &mut out
-        ));
+        assert_eq!(
+            responder.respond(
+                &query(b"\x05node1\x04node\x07example\x00"),
+                Transport::Udp,
+                &example,
+                1,
+                &mut out
+            ),
+            Outcome::Send
+        );
         assert_eq!(out[3] & 0x0f, wire::rcode::NOERROR);
     }
 }

@@ -2,7 +2,7 @@
 //! §4.2.2), several queries per connection, an idle timeout, and a cap on
 //! connections per core.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -11,8 +11,10 @@ use monoio::io::{AsyncReadRentExt, AsyncWriteRentExt};
 use monoio::net::{TcpListener, TcpStream};
 
 use crate::core::Core;
+use crate::dns::answer::write_servfail;
+use crate::dns::recursor::{forward_tcp, forward_udp, is_truncated};
 use crate::dns::wire::TCP_MESSAGE_BYTES_MAX;
-use crate::dns::{unix_now_s, Responder, Transport};
+use crate::dns::{unix_now_s, Outcome, Responder, Transport};
 
 /// A connection idle (or stalled mid-message) this long is closed.
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(8);
@@ -71,11 +73,14 @@ impl Drop for ConnectionSlot {
 /// Accepts DNS TCP connections on `listener` until the task is dropped.
 pub async fn serve(core: Rc<Core>, listener: TcpListener) {
     let limit = ConnectionLimit::new(TCP_CONNECTIONS_PER_CORE_MAX);
+    // One responder per core's listener: its service cache and reverse
+    // index serve every connection instead of being rebuilt per connection.
+    let responder = Rc::new(RefCell::new(Responder::default()));
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => match limit.try_acquire() {
                 Some(slot) => {
-                    monoio::spawn(serve_connection(core.clone(), stream, slot));
+                    monoio::spawn(serve_connection(core.clone(), responder.clone(), stream, slot));
                 }
                 None => {
                     tracing::warn!(%peer, limit = TCP_CONNECTIONS_PER_CORE_MAX, "dns tcp connection limit reached; closing");
@@ -99,15 +104,19 @@ enum End {
     EmptyMessage,
 }
 
-async fn serve_connection(core: Rc<Core>, mut stream: TcpStream, _slot: ConnectionSlot) {
-    match serve_messages(&core, &mut stream).await {
+async fn serve_connection(
+    core: Rc<Core>,
+    responder: Rc<RefCell<Responder>>,
+    mut stream: TcpStream,
+    _slot: ConnectionSlot,
+) {
+    match serve_messages(&core, &responder, &mut stream).await {
         End::Io(e) => tracing::debug!(error = %e, "dns tcp connection failed"),
         end => tracing::trace!(?end, "dns tcp connection ended"),
     }
 }
 
-async fn serve_messages(core: &Core, stream: &mut TcpStream) -> End {
-    let mut responder = Responder::default();
+async fn serve_messages(core: &Core, responder: &RefCell<Responder>, stream: &mut TcpStream) -> End {
     let mut length: Vec<u8> = Vec::with_capacity(2);
     let mut request: Vec<u8> = Vec::with_capacity(TCP_MESSAGE_BYTES_MAX);
     let mut response: Vec<u8> = Vec::with_capacity(TCP_MESSAGE_BYTES_MAX);
@@ -134,11 +143,32 @@ async fn serve_messages(core: &Core, stream: &mut TcpStream) -> End {
         };
         debug_assert_eq!(request.len(), message_len);
         let view = core.view();
-        if !responder.respond(&request, Transport::Tcp, &view, unix_now_s(), &mut response) {
-            continue;
-        }
+        // Borrowed only for the (synchronous) answer, never across an await.
+        let outcome = responder
+            .borrow_mut()
+            .respond(&request, Transport::Tcp, &view, unix_now_s(), &mut response);
         drop(view);
-        frame_message(&response, &mut framed);
+        match outcome {
+            Outcome::Drop => continue,
+            Outcome::Send => frame_message(&response, &mut framed),
+            Outcome::Recurse => {
+                let (recursors, timeout) = {
+                    let responder = responder.borrow();
+                    let zone = responder.zone().expect("a zone after answering");
+                    (zone.recursors.clone(), Duration::from_millis(zone.recursor_timeout_ms))
+                };
+                // UDP first; a truncated upstream answer is asked again over TCP.
+                let reply = match forward_udp(&request, &recursors, timeout).await {
+                    Some(cut) if is_truncated(&cut) => forward_tcp(&request, &recursors, timeout).await.or(Some(cut)),
+                    reply => reply,
+                };
+                match reply {
+                    Some(reply) => frame_message(&reply, &mut framed),
+                    None if write_servfail(&request, &mut response) => frame_message(&response, &mut framed),
+                    None => continue,
+                }
+            }
+        }
         let (written, buf) = match monoio::time::timeout(TCP_IDLE_TIMEOUT, stream.write_all(framed)).await {
             Err(_) => return End::Idle,
             Ok(r) => r,

@@ -75,6 +75,8 @@ const EDNS_OPTION_CLIENT_SUBNET: u16 = 8;
 const FLAG_QR: u16 = 0x8000;
 const FLAG_AA: u16 = 0x0400;
 const FLAG_RD: u16 = 0x0100;
+const FLAG_TC: u16 = 0x0200;
+const FLAG_RA: u16 = 0x0080;
 const FLAG_CD: u16 = 0x0010;
 
 /// The fixed header.
@@ -476,6 +478,16 @@ struct Checkpoint {
     names: usize,
 }
 
+/// A position in a response being written (see [`ResponseWriter::mark`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    len: usize,
+    names: usize,
+    counts: [u16; 3],
+    section: Section,
+    full: bool,
+}
+
 /// Writes one response into a caller-owned buffer (cleared first).
 ///
 /// Records that would push the message past `size_limit` (minus room for
@@ -596,6 +608,68 @@ impl<'b> ResponseWriter<'b> {
         self.record(owner, rtype::NS, ttl, |w| w.name(target))
     }
 
+    /// An SRV record (RFC 2782): `priority weight port target`.
+    pub fn srv(&mut self, owner: Name<'_>, ttl: u32, srv: &Srv<'_>) -> bool {
+        self.record(owner, rtype::SRV, ttl, |w| {
+            w.buf.extend_from_slice(&srv.priority.to_be_bytes());
+            w.buf.extend_from_slice(&srv.weight.to_be_bytes());
+            w.buf.extend_from_slice(&srv.port.to_be_bytes());
+            // RFC 2782: the target is not compressed.
+            w.uncompressed_name(srv.target)
+        })
+    }
+
+    /// A PTR record.
+    pub fn ptr(&mut self, owner: Name<'_>, ttl: u32, target: Name<'_>) -> bool {
+        self.record(owner, rtype::PTR, ttl, |w| w.name(target))
+    }
+
+    /// The most answer records this response may hold.
+    pub fn answers_max(&self) -> usize {
+        self.answers_max
+    }
+
+    /// The current position, to [`rewind`](Self::rewind) to.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            len: self.buf.len(),
+            names: self.names_len,
+            counts: self.counts,
+            section: self.section,
+            full: self.full,
+        }
+    }
+
+    /// Drops everything written after `mark`.
+    pub fn rewind(&mut self, mark: Mark) {
+        assert!(mark.len <= self.buf.len(), "rewinding forward");
+        self.buf.truncate(mark.len);
+        self.names_len = mark.names;
+        self.counts = mark.counts;
+        self.section = mark.section;
+        self.full = mark.full;
+    }
+
+    /// Sets the TC bit (the answer was cut to fit).
+    pub fn set_truncated(&mut self) {
+        self.buf[2] |= (FLAG_TC >> 8) as u8;
+    }
+
+    /// Sets the RA bit (recursion is available: recursors are configured).
+    pub fn set_recursion_available(&mut self) {
+        self.buf[3] |= FLAG_RA as u8;
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether nothing but the header was written.
+    pub fn is_empty(&self) -> bool {
+        self.buf.len() <= HEADER_BYTES
+    }
+
     /// A CNAME record.
     pub fn cname(&mut self, owner: Name<'_>, ttl: u32, target: Name<'_>) -> bool {
         self.record(owner, rtype::CNAME, ttl, |w| w.name(target))
@@ -690,21 +764,7 @@ impl<'b> ResponseWriter<'b> {
             Name::Pieces(p) => p,
         };
         let mut labels: [&[u8]; LABELS_MAX] = [&[]; LABELS_MAX];
-        let mut n = 0;
-        let mut wire_len = 1;
-        for piece in pieces {
-            for label in piece.split(|b| *b == b'.').filter(|l| !l.is_empty()) {
-                if label.len() > LABEL_BYTES_MAX || n == LABELS_MAX {
-                    return Err(WireError);
-                }
-                wire_len += 1 + label.len();
-                labels[n] = label;
-                n += 1;
-            }
-        }
-        if wire_len > NAME_BYTES_MAX {
-            return Err(WireError);
-        }
+        let n = split_labels(pieces, &mut labels)?;
         let labels = &labels[..n];
         for i in 0..n {
             if let Some(target) = self.find_suffix(&labels[i..]) {
@@ -714,6 +774,20 @@ impl<'b> ResponseWriter<'b> {
             }
         }
         self.write_labels(labels);
+        self.buf.push(0);
+        Ok(())
+    }
+
+    /// Writes a name in full (no pointers), still remembering its labels
+    /// for later names.
+    fn uncompressed_name(&mut self, name: Name<'_>) -> Result<(), WireError> {
+        let pieces = match name {
+            Name::Question => return Err(WireError),
+            Name::Pieces(p) => p,
+        };
+        let mut labels: [&[u8]; LABELS_MAX] = [&[]; LABELS_MAX];
+        let n = split_labels(pieces, &mut labels)?;
+        self.write_labels(&labels[..n]);
         self.buf.push(0);
         Ok(())
     }
@@ -729,8 +803,11 @@ impl<'b> ResponseWriter<'b> {
 
     /// An earlier offset whose name equals `labels` (ASCII case-insensitive).
     fn find_suffix(&self, labels: &[&[u8]]) -> Option<u16> {
+        // Newest first: names repeat their neighbours (an A record after
+        // the SRV that named its owner), so matches come early.
         self.names[..self.names_len]
             .iter()
+            .rev()
             .copied()
             .find(|&off| name_at_equals(self.buf, off as usize, labels))
     }
@@ -774,6 +851,28 @@ fn write_opt(buf: &mut Vec<u8>, edns: &Edns) {
         }
         None => buf.extend_from_slice(&[0, 0]),
     }
+}
+
+/// Splits dotted `pieces` into `labels`; returns how many. Fails on an
+/// label over 63 bytes, more than 127 labels, or a name over
+/// 255 bytes.
+fn split_labels<'p>(pieces: &[&'p [u8]], labels: &mut [&'p [u8]; LABELS_MAX]) -> Result<usize, WireError> {
+    let mut n = 0;
+    let mut wire_len = 1;
+    for piece in pieces {
+        for label in piece.split(|b| *b == b'.').filter(|l| !l.is_empty()) {
+            if label.len() > LABEL_BYTES_MAX || n == LABELS_MAX {
+                return Err(WireError);
+            }
+            wire_len += 1 + label.len();
+            labels[n] = label;
+            n += 1;
+        }
+    }
+    if wire_len > NAME_BYTES_MAX {
+        return Err(WireError);
+    }
+    Ok(n)
 }
 
 /// Whether the (possibly compressed) name at `off` in `msg` equals `labels`.
@@ -830,6 +929,19 @@ pub struct Soa<'a> {
     pub expire: u32,
     /// Negative-caching TTL, seconds.
     pub minimum: u32,
+}
+
+/// SRV fields.
+#[derive(Debug, Clone, Copy)]
+pub struct Srv<'a> {
+    /// Priority (Consul: always 1).
+    pub priority: u16,
+    /// Weight.
+    pub weight: u16,
+    /// Port.
+    pub port: u16,
+    /// Target host.
+    pub target: Name<'a>,
 }
 
 /// Writes a bare error response (no question) for a rejected query.
@@ -966,6 +1078,44 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn srv_targets_are_uncompressed_and_rewind_restores_everything() {
+        let q = parse_query(&query_bytes(b"\x03web\x07service\x06consul\x00", rtype::SRV)).unwrap();
+        let mut buf = Vec::new();
+        let mut w = ResponseWriter::new(&mut buf, &q.header, true, 512, 0, 2);
+        w.question(&q);
+        let mark = w.mark();
+        let srv = Srv {
+            priority: 1,
+            weight: 2,
+            port: 80,
+            target: Name::Pieces(&[b"n1", b"node.dc1", b"consul"]),
+        };
+        assert!(w.srv(Name::Question, 0, &srv));
+        let after_one = w.len();
+        // Owner pointer (2) + type/class/ttl/rdlen (10) + 6 + a full name.
+        assert_eq!(
+            after_one - mark_len(&q),
+            2 + 10 + 6 + b"\x02n1\x04node\x03dc1\x06consul\x00".len()
+        );
+        assert!(w.srv(Name::Question, 0, &srv));
+        assert!(!w.srv(Name::Question, 0, &srv), "answers_max reached");
+        assert!(w.is_full());
+        w.rewind(mark);
+        assert!(!w.is_full() && w.count(Section::Answer) == 0 && w.len() == mark_len(&q));
+        assert!(w.ptr(Name::Question, 0, Name::Pieces(&[b"n1.node.dc1.consul"])));
+        w.set_truncated();
+        w.set_recursion_available();
+        w.finish(rcode::NOERROR, None);
+        assert_eq!(buf[2] & 0x02, 0x02, "TC");
+        assert_eq!(buf[3] & 0x80, 0x80, "RA");
+        assert_eq!(u16::from_be_bytes([buf[6], buf[7]]), 1);
+    }
+
+    fn mark_len(q: &Query) -> usize {
+        HEADER_BYTES + q.qname.wire().len() + 4
     }
 
     #[test]

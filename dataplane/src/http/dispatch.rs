@@ -83,7 +83,8 @@ pub async fn respond(core: &Core, request: &Request<'_>, out: &mut Vec<u8>) -> S
             return Step::Answered(Flow::Continue);
         }
     };
-    let api_request = ApiRequest::new(request.method, &target.path, target.query, &request.body);
+    let api_request = ApiRequest::new(request.method, &target.path, target.query, &request.body)
+        .with_forwarding(target.raw_query, request.token);
     let response = match answer(core, &api_request).await {
         Answer::Ready(response) => response,
         Answer::Block(first) => {

@@ -25,6 +25,8 @@ pub struct Request<'b> {
     pub keep_alive: bool,
     /// The decoded body.
     pub body: Cow<'b, [u8]>,
+    /// The ACL token from `X-Consul-Token`, else `Authorization: Bearer`.
+    pub token: Option<&'b str>,
 }
 
 /// What the bytes received so far hold.
@@ -91,6 +93,7 @@ pub fn parse_request<'b>(buf: &'b [u8], body_limit: impl Fn(&str, &str) -> usize
         return Err(Reject::BadRequest);
     };
     let facts = head_facts(head.headers, version_minor)?;
+    let token = token_header(head.headers);
     let limit_bytes = body_limit(method, target);
     let rest = &buf[head_len..];
     let (body, body_wire_bytes) = match facts.framing {
@@ -132,6 +135,7 @@ pub fn parse_request<'b>(buf: &'b [u8], body_limit: impl Fn(&str, &str) -> usize
             version_minor,
             keep_alive: facts.keep_alive,
             body,
+            token,
         },
         consumed: head_len + body_wire_bytes,
     })
@@ -193,6 +197,27 @@ fn head_facts(headers: &[httparse::Header<'_>], version_minor: u8) -> Result<Hea
     })
 }
 
+/// Consul's `parseTokenFromHeaders`: the first `X-Consul-Token` when not
+/// empty, else an `Authorization: Bearer <token>` (scheme case-insensitive,
+/// exactly two space-separated parts).
+fn token_header<'b>(headers: &[httparse::Header<'b>]) -> Option<&'b str> {
+    let first = |name: &str| {
+        headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+    };
+    if let Some(token) = first("x-consul-token").filter(|t| !t.is_empty()) {
+        return Some(token);
+    }
+    let authorization = first("authorization")?;
+    let mut parts = authorization.split(' ');
+    let (Some(scheme), Some(value), None) = (parts.next(), parts.next(), parts.next()) else {
+        return None;
+    };
+    (scheme.eq_ignore_ascii_case("bearer") && !value.is_empty()).then_some(value)
+}
+
 fn parse_content_length(value: &[u8]) -> Result<u64, Reject> {
     let value = trim(value);
     if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
@@ -235,6 +260,21 @@ mod tests {
             Ok(Parsed::Complete { request, consumed }) => (request, consumed),
             other => panic!("expected a complete request, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn token_headers() {
+        let (req, _) = complete(b"GET / HTTP/1.1\r\nX-Consul-Token: abc\r\nAuthorization: Bearer xyz\r\n\r\n");
+        assert_eq!(req.token, Some("abc"), "X-Consul-Token wins");
+        let (req, _) = complete(b"GET / HTTP/1.1\r\nauthorization: bEaReR xyz\r\n\r\n");
+        assert_eq!(req.token, Some("xyz"));
+        let (req, _) = complete(b"GET / HTTP/1.1\r\nAuthorization: Basic xyz\r\n\r\n");
+        assert_eq!(req.token, None);
+        let (req, _) = complete(b"GET / HTTP/1.1\r\nAuthorization: Bearer a b\r\n\r\n");
+        assert_eq!(req.token, None);
+        let (req, _) = complete(b"GET / HTTP/1.1\r\nX-Consul-Token: \r\nAuthorization: Bearer t\r\n\r\n");
+        assert_eq!(req.token, Some("t"), "an empty X-Consul-Token is skipped");
+        assert_eq!(complete(b"GET / HTTP/1.1\r\n\r\n").0.token, None);
     }
 
     #[test]

@@ -68,6 +68,11 @@ pub fn write_response(out: &mut Vec<u8>, response: &Response, framing: Framing, 
         header(out, b"Allow", allow.as_bytes());
     }
     out.extend_from_slice(b"X-Consul-Default-Acl-Policy: allow\r\n");
+    for (name, value) in &response.headers {
+        if is_passable_header(name, value) {
+            header(out, name.as_bytes(), value.as_bytes());
+        }
+    }
     let mut num = itoa::Buffer::new();
     if let Some(meta) = &response.meta {
         header(
@@ -96,6 +101,24 @@ pub fn write_response(out: &mut Vec<u8>, response: &Response, framing: Framing, 
     if !framing.head_only {
         out.extend_from_slice(&response.body);
     }
+}
+
+/// Whether a header given by the control plane may be written: a valid
+/// token name, a value without line breaks, and not one the writer sets
+/// itself (framing, date, ACL policy).
+fn is_passable_header(name: &str, value: &str) -> bool {
+    const OWN: [&str; 5] = [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "date",
+        "x-consul-default-acl-policy",
+    ];
+    let token = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    token && !value.bytes().any(|b| b == b'\r' || b == b'\n') && !OWN.iter().any(|o| name.eq_ignore_ascii_case(o))
 }
 
 /// A bare response written by the HTTP layer itself (refused framing,
@@ -177,6 +200,25 @@ mod tests {
         let mut out = Vec::new();
         write_response(&mut out, response, framing, DATE);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn forwarded_headers_are_written_and_unsafe_ones_dropped() {
+        let response = Response {
+            headers: vec![
+                ("Content-Type".into(), "application/json".into()),
+                ("X-Consul-Contenthash".into(), "4ecd29c7bc647ca8".into()),
+                ("Content-Length".into(), "999".into()),
+                ("X-Evil".into(), "a\r\nSet-Cookie: x".into()),
+                ("Bad Name".into(), "x".into()),
+            ],
+            body: b"{}".to_vec(),
+            ..Response::empty(200)
+        };
+        let text = render(&response, Framing::keep_alive_http11());
+        assert!(text.contains("X-Consul-Default-Acl-Policy: allow\r\nContent-Type: application/json\r\nX-Consul-Contenthash: 4ecd29c7bc647ca8\r\n"));
+        assert!(text.contains("Content-Length: 2\r\n"));
+        assert!(!text.contains("999") && !text.contains("Set-Cookie") && !text.contains("Bad Name"));
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub struct Target<'a> {
     /// The percent-decoded path (`+` kept).
     pub path: Cow<'a, str>,
     pub query: Query<'a>,
+    /// The query string as sent (without `?`).
+    pub raw_query: &'a str,
 }
 
 /// Why a target was refused.
@@ -33,7 +35,7 @@ pub fn parse_target(target: &str) -> Result<Target<'_>, TargetError> {
         return Err(TargetError::Unprintable);
     }
     let query = Query::parse(raw_query).map_err(TargetError::Query)?;
-    Ok(Target { path, query })
+    Ok(Target { path, query, raw_query })
 }
 
 fn strip_scheme_and_authority(target: &str) -> &str {
@@ -60,6 +62,7 @@ mod tests {
         assert_eq!(t.path, "/v1/kv/a/b+c");
         assert!(t.query.has("recurse"));
         assert_eq!(t.query.get("separator"), Some("/"));
+        assert_eq!(t.raw_query, "recurse&separator=%2F");
     }
 
     #[test]

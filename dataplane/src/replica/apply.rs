@@ -129,16 +129,19 @@ impl Replica {
             return false;
         };
         let before = state.index();
-        if !state.apply_delta(delta) {
+        if delta.index <= before {
             return false;
         }
+        // Catalog changes are resolved against the state they apply to
+        // (which services a deleted instance or a node check touched).
+        self.pending.record_delta_from(state, delta);
+        let applied = state.apply_delta(delta);
         assert!(
-            state.index() > before,
+            applied && state.index() > before,
             "replica index must increase: {} after {}",
             state.index(),
             before
         );
-        self.pending.record_delta(delta);
         self.dirty = true;
         true
     }

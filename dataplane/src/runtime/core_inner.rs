@@ -108,8 +108,11 @@ impl CoreInner {
     /// Sends a request; a write returns once this core's view reached it.
     pub async fn request(&self, op: ControlOp) -> Result<ControlReply, ControlError> {
         let reply = self.forwarder.request(op).await?;
-        if let ControlReply::Written { index, .. } = &reply {
-            self.wait_for_index(*index).await;
+        match &reply {
+            ControlReply::Written { index, .. } => self.wait_for_index(*index).await,
+            // A forwarded HTTP request that wrote: answer once the replica has it.
+            ControlReply::Http(answer) if answer.wait_index > 0 => self.wait_for_index(answer.wait_index).await,
+            _ => {}
         }
         Ok(reply)
     }

@@ -47,7 +47,7 @@ fn query(name: &str, qtype: RecordType, edns: Option<u16>) -> Vec<u8> {
 
 fn run(packet: &[u8], transport: Transport, state: &State, zone: &Zone) -> Option<Vec<u8>> {
     let mut out = Vec::new();
-    respond(packet, transport, state, zone, NOW, &mut Scratch::default(), &mut out).then_some(out)
+    (respond(packet, transport, state, zone, NOW, &mut Scratch::default(), &mut out) == Outcome::Send).then_some(out)
 }
 
 fn ask_with(name: &str, qtype: RecordType, edns: Option<u16>, transport: Transport) -> (Message, usize) {
@@ -271,7 +271,7 @@ fn names_outside_the_domain_are_refused_without_aa() {
     assert!(!m.metadata.authoritative);
     assert!(m.metadata.recursion_desired);
     assert!(m.answers.is_empty() && m.authorities.is_empty());
-    let m = ask("1.0.0.10.in-addr.arpa.", RecordType::PTR);
+    let m = ask("9.9.9.10.in-addr.arpa.", RecordType::PTR);
     assert_eq!(m.metadata.response_code, ResponseCode::Refused);
 }
 
@@ -453,7 +453,7 @@ fn garbage_never_panics_and_every_reply_parses() {
             p.truncate(keep);
             p
         };
-        if respond(&packet, Transport::Udp, &state, &zone, NOW, &mut scratch, &mut out) {
+        if respond(&packet, Transport::Udp, &state, &zone, NOW, &mut scratch, &mut out) == Outcome::Send {
             assert!(out.len() >= 12);
             assert!(out.len() <= UDP_PAYLOAD_BYTES_MAX);
             assert_eq!(&out[..2], &packet[..2], "id echoed");

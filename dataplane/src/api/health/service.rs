@@ -1,0 +1,78 @@
+//! `GET /v1/health/service/<name>[?passing][&tag=t...][&node-meta=k:v...][&filter=]`:
+//! one entry per instance, `{"Node":Node,"Service":NodeService,"Checks":[..]}`,
+//! where `Checks` are the instance's node checks and its own service checks
+//! in check-id order (Consul's `parseCheckServiceNodes`). `?passing` drops
+//! every instance with a check that is not passing (warnings too). This is
+//! the hot health read: rendered straight into one buffer.
+
+use std::sync::Arc;
+
+use proconsul_shared::state::{CheckStatus, HealthCheck};
+
+use crate::api::read::{json_body, or_answer, read_options, required_name};
+use crate::api::response::{QueryMeta, Response};
+use crate::api::row_filter::{keeps_entry, RowFilter};
+use crate::api::selectors::{parse_passing, NodeMetaFilter, TagFilter};
+use crate::api::shapes::{write_health_check, write_node, write_node_service};
+use crate::api::{read_outcome, ApiRequest, Outcome};
+use crate::blocking::{WatchItem, WatchSet};
+use crate::core::{LeaderStatus, View};
+
+/// Bytes reserved per rendered entry (node, service, two checks).
+const ENTRY_BYTES_ESTIMATE: usize = 2048;
+
+/// Handles `GET /v1/health/service/<name>` (`name` already decoded).
+pub fn service(req: &ApiRequest<'_>, name: &str, view: &View, leader: LeaderStatus) -> Outcome {
+    let opts = or_answer!(read_options(req, view, leader));
+    let name = or_answer!(required_name(name, "Missing service name"));
+    let passing_only = or_answer!(parse_passing(&req.query));
+    let filter = or_answer!(RowFilter::from_query(&req.query));
+    let tags = TagFilter::from_query(&req.query);
+    let meta = NodeMetaFilter::from_query(&req.query);
+    let state = &view.state;
+    let index = state.catalog.service_index(name);
+    let pretty = req.pretty(view.agent.pretty_json);
+    let watch = || WatchSet::one(WatchItem::Service(name.to_ascii_lowercase()));
+    read_outcome(req, &opts, index, &view.agent, watch, || {
+        let instances = state.catalog.instances(name);
+        let count = instances.map_or(0, |i| i.len());
+        let mut checks: Vec<&HealthCheck> = Vec::new();
+        let body = json_body(pretty, ENTRY_BYTES_ESTIMATE * count + 2, |w| {
+            w.begin_array();
+            for instance in instances.into_iter().flat_map(|i| i.values()) {
+                if !tags.matches(instance) {
+                    continue;
+                }
+                let Some(node) = state.nodes.get(&instance.node) else {
+                    // Consul skips an instance whose node is gone.
+                    continue;
+                };
+                if !meta.matches_meta(&node.meta) {
+                    continue;
+                }
+                checks.clear();
+                checks.extend(state.catalog.instance_checks(instance).map(Arc::as_ref));
+                if passing_only && checks.iter().any(|c| c.status != CheckStatus::Passing) {
+                    continue;
+                }
+                if !keeps_entry(filter.as_ref(), node, instance, &checks) {
+                    continue;
+                }
+                w.begin_object();
+                w.key("Node");
+                write_node(w, node);
+                w.key("Service");
+                write_node_service(w, instance);
+                w.key("Checks");
+                w.begin_array();
+                for check in &checks {
+                    write_health_check(w, check);
+                }
+                w.end_array();
+                w.end_object();
+            }
+            w.end_array();
+        });
+        Response::json(200, body).with_meta(QueryMeta::new(index, leader, opts.consistency))
+    })
+}

@@ -1,0 +1,241 @@
+//! Service lookups (`[tag.]svc.service`, RFC 2782 `_svc._tag`): healthy
+//! instances from the per-core [`ServiceCache`](crate::dns::service_cache),
+//! shuffled lazily (only the records written are drawn), as A/AAAA/CNAME
+//! or SRV records with their targets in ADDITIONAL (DNS.md §2, §4, §5).
+
+use std::net::IpAddr;
+
+use crate::dns::rng::Rng;
+use crate::dns::service_cache::{CachedInstance, CachedService, InstanceAddress};
+use crate::dns::wire::{rtype, Name, ResponseWriter, Section, Srv};
+
+use super::{Ctx, Scratch};
+
+/// What a service question produced.
+pub(super) enum ServiceAnswer {
+    /// Nothing healthy (or unknown): NXDOMAIN.
+    NoInstances,
+    /// Records written (possibly none of the asked type); `cut` when some
+    /// answers were left out for room.
+    Written { cut: bool },
+}
+
+/// Draws the `i`-th element of a lazy Fisher-Yates shuffle of `order`.
+fn draw(order: &mut [u32], i: usize, rng: &mut Rng) -> u32 {
+    let j = i + rng.below(order.len() - i);
+    order.swap(i, j);
+    order[i]
+}
+
+impl Ctx<'_> {
+    /// Answers a service question into `w`.
+    pub(super) fn service_records(
+        &self,
+        w: &mut ResponseWriter<'_>,
+        qtype: u16,
+        service: &str,
+        tag: Option<&str>,
+        scratch: &mut Scratch,
+    ) -> ServiceAnswer {
+        let Scratch {
+            services,
+            order,
+            rng,
+            seen_ips,
+            written,
+            ..
+        } = scratch;
+        let Some(cached) = services.get(self.state, service) else {
+            return ServiceAnswer::NoInstances;
+        };
+        let source = if self.zone.only_passing {
+            &cached.passing
+        } else {
+            &cached.all
+        };
+        order.clear();
+        match tag {
+            None => order.extend_from_slice(source),
+            Some(tag) => order.extend(
+                source
+                    .iter()
+                    .copied()
+                    .filter(|&p| cached.instances[p as usize].has_tag(tag)),
+            ),
+        }
+        if order.is_empty() {
+            return ServiceAnswer::NoInstances;
+        }
+        let ttl = self.zone.service_ttl_s(service);
+        let cut = if qtype == rtype::SRV {
+            self.srv_records(w, cached, ttl, order, written, rng)
+        } else {
+            self.address_records(w, cached, qtype, ttl, order, seen_ips, rng)
+        };
+        ServiceAnswer::Written { cut }
+    }
+
+    /// A/AAAA records (one per distinct IP, `a_record_limit` at most);
+    /// a CNAME to a hostname address only when no instance has an IP.
+    #[allow(clippy::too_many_arguments)]
+    fn address_records(
+        &self,
+        w: &mut ResponseWriter<'_>,
+        cached: &CachedService,
+        qtype: u16,
+        ttl: u32,
+        order: &mut [u32],
+        seen_ips: &mut Vec<IpAddr>,
+        rng: &mut Rng,
+    ) -> bool {
+        seen_ips.clear();
+        let mut host: Option<&str> = None;
+        for i in 0..order.len() {
+            let inst = &cached.instances[draw(order, i, rng) as usize];
+            let ip = match &inst.address {
+                InstanceAddress::NodeIp(ip) | InstanceAddress::OwnIp(ip) => *ip,
+                InstanceAddress::NodeHost(h) | InstanceAddress::OwnHost(h) => {
+                    host.get_or_insert(h.as_str());
+                    continue;
+                }
+                InstanceAddress::Missing => continue,
+            };
+            let wanted = match ip {
+                IpAddr::V4(_) => qtype != rtype::AAAA,
+                IpAddr::V6(_) => qtype != rtype::A,
+            };
+            if !wanted || seen_ips.contains(&ip) {
+                continue;
+            }
+            if seen_ips.len() >= self.zone.a_records_max {
+                break;
+            }
+            let fit = match ip {
+                IpAddr::V4(v4) => w.a(Name::Question, ttl, v4),
+                IpAddr::V6(v6) => w.aaaa(Name::Question, ttl, v6),
+            };
+            if !fit {
+                return true;
+            }
+            seen_ips.push(ip);
+        }
+        if seen_ips.is_empty() {
+            if let Some(host) = host {
+                if qtype != rtype::SRV {
+                    w.cname(Name::Question, ttl, Name::Pieces(&[host.as_bytes()]));
+                }
+            }
+        }
+        w.is_full()
+    }
+
+    /// SRV records (one per distinct node/address/port) and their targets'
+    /// addresses and node meta in ADDITIONAL; when the additional records
+    /// do not fit, answers are dropped until they do (Consul's re-sync).
+    fn srv_records(
+        &self,
+        w: &mut ResponseWriter<'_>,
+        cached: &CachedService,
+        ttl: u32,
+        order: &mut [u32],
+        written: &mut Vec<u32>,
+        rng: &mut Rng,
+    ) -> bool {
+        written.clear();
+        let start = w.mark();
+        let answers_max = w.answers_max();
+        let mut cut = false;
+        for i in 0..order.len() {
+            let pos = draw(order, i, rng);
+            let inst = &cached.instances[pos as usize];
+            if written
+                .iter()
+                .any(|&p| same_target(&cached.instances[p as usize], inst))
+            {
+                continue;
+            }
+            if written.len() >= answers_max {
+                cut = true;
+                break;
+            }
+            if !self.srv(w, inst, ttl) {
+                cut = true;
+                break;
+            }
+            written.push(pos);
+        }
+        let mut keep = written.len();
+        loop {
+            w.section(Section::Additional);
+            for &pos in &written[..keep] {
+                self.srv_additional(w, &cached.instances[pos as usize]);
+            }
+            if !w.is_full() || keep <= 1 {
+                return cut || keep < written.len();
+            }
+            // Fewer answers so that every target keeps its address.
+            keep -= (keep / 8).max(1);
+            w.rewind(start);
+            for &pos in &written[..keep] {
+                self.srv(w, &cached.instances[pos as usize], ttl);
+            }
+        }
+    }
+
+    fn srv(&self, w: &mut ResponseWriter<'_>, inst: &CachedInstance, ttl: u32) -> bool {
+        let dc = self.zone.datacenter.as_bytes();
+        let domain = self.domain();
+        let node_target: [&[u8]; 4] = [inst.node.as_bytes(), b"node", dc, domain];
+        let addr_target: [&[u8]; 4] = [inst.addr_hex.as_bytes(), b"addr", dc, domain];
+        let host_target: [&[u8]; 1];
+        let target: &[&[u8]] = match &inst.address {
+            InstanceAddress::OwnIp(_) => &addr_target,
+            InstanceAddress::OwnHost(h) => {
+                host_target = [h.as_bytes()];
+                &host_target
+            }
+            _ => &node_target,
+        };
+        w.srv(
+            Name::Question,
+            ttl,
+            &Srv {
+                priority: 1,
+                weight: inst.weight,
+                port: inst.port,
+                target: Name::Pieces(target),
+            },
+        )
+    }
+
+    /// The target's address (node or `.addr` owner) and node meta TXT.
+    fn srv_additional(&self, w: &mut ResponseWriter<'_>, inst: &CachedInstance) {
+        let dc = self.zone.datacenter.as_bytes();
+        let domain = self.domain();
+        let node_name: [&[u8]; 4] = [inst.node.as_bytes(), b"node", dc, domain];
+        let addr_name: [&[u8]; 4] = [inst.addr_hex.as_bytes(), b"addr", dc, domain];
+        let ttl = self.zone.node_ttl_s;
+        let (owner, ip): (&[&[u8]], IpAddr) = match &inst.address {
+            InstanceAddress::NodeIp(ip) => (&node_name, *ip),
+            InstanceAddress::OwnIp(ip) => (&addr_name, *ip),
+            _ => return,
+        };
+        let fit = match ip {
+            IpAddr::V4(v4) => w.a(Name::Pieces(owner), ttl, v4),
+            IpAddr::V6(v6) => w.aaaa(Name::Pieces(owner), ttl, v6),
+        };
+        if !fit || !self.zone.node_meta_txt {
+            return;
+        }
+        for text in &inst.node_meta_txt {
+            if !w.txt(Name::Pieces(&node_name), ttl, text) && w.is_full() {
+                return;
+            }
+        }
+    }
+}
+
+/// Whether two instances give the same SRV record target and port.
+fn same_target(a: &CachedInstance, b: &CachedInstance) -> bool {
+    a.port == b.port && a.address == b.address && a.node.eq_ignore_ascii_case(&b.node)
+}
