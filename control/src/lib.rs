@@ -11,10 +11,11 @@
 
 pub mod agent;
 pub mod checks;
-pub mod client_replica;
 pub mod cli;
+pub mod client_replica;
 pub mod config;
 pub mod gossip;
+pub mod http_api;
 pub mod publish;
 pub mod raft;
 pub mod rpc;

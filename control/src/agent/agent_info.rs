@@ -35,7 +35,7 @@ pub fn agent_info(config: &Config, node_id: &str) -> AgentInfo {
         node_meta: super::local_node::node_meta(config),
         default_query_time_ms: config.default_query_time_ms,
         max_query_time_ms: config.max_query_time_ms,
-        dns: Default::default(),
+        dns: config.dns.clone(),
     }
 }
 
@@ -54,6 +54,7 @@ mod tests {
         };
         p.node_meta.insert("rack".into(), "r1".into());
         p.ports.http = Some(18500);
+        p.dns.recursors = Some(vec!["127.0.0.53".into()]);
         let c = resolve(p, &HostFacts::default(), vec![]).unwrap();
         let a = agent_info(&c, "adf4238a-882b-9ddc-4a9d-5b6758e4159e");
         assert_eq!(a.node_name, "n1");
@@ -70,5 +71,6 @@ mod tests {
         assert_eq!(a.node_meta.get("consul-network-segment").map(String::as_str), Some(""));
         assert!(a.node_meta.contains_key("consul-version"));
         assert_eq!(a.default_query_time_ms, 300_000);
+        assert_eq!(a.dns.recursors, vec!["127.0.0.53:53"], "DNS settings travel too");
     }
 }

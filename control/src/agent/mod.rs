@@ -17,6 +17,7 @@ pub mod agent_info;
 pub mod banner;
 pub mod build_info;
 pub mod heartbeat;
+pub mod local;
 pub mod local_node;
 pub mod logging;
 pub mod node_id;
@@ -31,7 +32,9 @@ use anyhow::Context;
 use proconsul_shared::limits::DELTA_RING_BYTES_DEFAULT;
 use tokio::task::JoinHandle;
 
+use crate::agent::local::{LocalAgent, LocalSettings};
 use crate::config::Config;
+use crate::http_api::ReloadFn;
 use crate::publish::Publisher;
 use crate::raft::{RaftHandle, RaftOptions};
 use crate::rpc::{AttachHub, ControlBackend, ControlContext, ControlServer};
@@ -124,6 +127,57 @@ fn watch_signals(shutdown: Shutdown) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The agent's local state with the config files' services and checks
+/// and the real check runners; invalid definitions stop the start.
+fn start_local_agent(
+    config: &Config,
+    node_id: &str,
+) -> anyhow::Result<(Arc<LocalAgent>, tokio::sync::mpsc::Receiver<crate::checks::CheckReport>)> {
+    let proconsul_shared::command::Command::NodeRegister(node) = local_node::registration(config, node_id) else {
+        anyhow::bail!("the local node registration is not a node registration");
+    };
+    let settings = LocalSettings {
+        datacenter: config.datacenter.clone(),
+        pretty_json: config.pretty_json,
+        enable_script_checks: config.enable_script_checks,
+        enable_local_script_checks: config.enable_local_script_checks,
+        check_update_interval_ms: config.check_update_interval_ms,
+        sync_interval_ms: config.anti_entropy_interval_ms,
+        reap_interval_ms: config.check_reap_interval_ms,
+        max_query_time_ms: config.max_query_time_ms,
+        default_query_time_ms: config.default_query_time_ms,
+    };
+    let (runners, reports) = local::runners::real_runners();
+    let local = LocalAgent::new(node, settings, runners);
+    local
+        .apply_file_definitions(&config.service_definitions, &config.check_definitions)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    Ok((local, reports))
+}
+
+/// SIGHUP reloads the config files' services and checks.
+fn watch_hangup(reload: Arc<ReloadFn>, shutdown: Shutdown) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.wait() => return,
+                got = hangup.recv() => {
+                    if got.is_none() {
+                        return;
+                    }
+                }
+            }
+            tracing::info!(target: "agent", "Caught signal: hangup");
+            if let Err(e) = reload() {
+                tracing::error!(target: "agent", "Failed to reload configs: {e}");
+            }
+        }
+    });
+    Ok(())
+}
+
 /// A started agent and what it must stop at exit.
 struct Agent {
     shutdown: Shutdown,
@@ -160,16 +214,30 @@ impl Agent {
             None
         };
         let agent = Arc::new(agent_info::agent_info(&config, &node_id));
+        let (local, reports) = start_local_agent(&config, &node_id)?;
+        let reload: Arc<ReloadFn> = {
+            let local = local.clone();
+            let paths = config.config_paths.clone();
+            Arc::new(move || local.reload_files(&paths))
+        };
         let context = Arc::new(ControlContext {
             publisher: publisher.clone(),
             raft: raft.clone(),
             agent,
             own_rpc_addr: config.server_rpc_addr(),
             shutdown: shutdown.clone(),
+            local: local.clone(),
+            reload: reload.clone(),
         });
         if raft.is_some() {
             register_local_node(&context, &config, &node_id).await;
+            if let Err(e) = local.sync_once(context.as_ref()).await {
+                tracing::warn!(target: "agent.anti_entropy", "first sync failed: {}", e.message);
+            }
         }
+        tokio::spawn(local::runners::apply_reports(local.clone(), reports, shutdown.clone()));
+        tokio::spawn(local.clone().run_background(context.clone(), shutdown.clone()));
+        watch_hangup(reload, shutdown.clone())?;
 
         let hub = AttachHub::new();
         let server = ControlServer::bind(&run_dir.control_socket())

@@ -1,7 +1,8 @@
-//! Config files: JSON documents read into a [`PartialConfig`], and config
-//! directories (every `*.json` directly inside, in lexical order).
+//! Config files: JSON and HCL documents read into a [`PartialConfig`], and
+//! config directories (every `*.json` and `*.hcl` directly inside, in
+//! lexical order).
 //!
-//! [`parse_json`] and [`select_config_files`] are pure; [`read_file`] and
+//! [`parse_json`], [`parse_hcl`] and [`select_config_files`] are pure; [`read_file`] and
 //! [`read_dir`] do the IO around them.
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,25 @@ pub fn parse_json(label: &str, text: &str) -> Result<ParsedFile, ConfigError> {
         reason,
     };
     let root: Value = serde_json::from_str(text).map_err(|e| parse_error(e.to_string()))?;
+    parse_value(label, root)
+}
+
+/// Parses one HCL config document: converted to the JSON value the same
+/// file would hold in JSON (repeated blocks become lists), then read like
+/// JSON. `label` names the file in messages.
+pub fn parse_hcl(label: &str, text: &str) -> Result<ParsedFile, ConfigError> {
+    let root: Value = hcl::from_str(text).map_err(|e| ConfigError::Parse {
+        path: label.to_string(),
+        reason: e.to_string(),
+    })?;
+    parse_value(label, root)
+}
+
+fn parse_value(label: &str, root: Value) -> Result<ParsedFile, ConfigError> {
+    let parse_error = |reason: String| ConfigError::Parse {
+        path: label.to_string(),
+        reason,
+    };
     let Value::Object(root) = root else {
         return Err(parse_error("the top level must be a JSON object".into()));
     };
@@ -76,22 +96,21 @@ pub fn read_file(path: &Path) -> Result<ParsedFile, ConfigError> {
         )));
     }
     let text = std::fs::read_to_string(path).map_err(|e| read_error(e.to_string()))?;
+    if path.extension().is_some_and(|e| e == "hcl") {
+        return parse_hcl(&label, &text);
+    }
     parse_json(&label, &text)
 }
 
-/// Which directory entries are config files: `*.json`, sorted lexically.
-/// Returns the chosen names and a warning per skipped `*.hcl` file.
+/// Which directory entries are config files: `*.json` and `*.hcl`, sorted
+/// lexically. Returns the chosen names and warnings (none so far).
 pub fn select_config_files(mut names: Vec<String>) -> (Vec<String>, Vec<String>) {
     names.sort();
-    let mut warnings = Vec::new();
+    let warnings = Vec::new();
     let mut chosen = Vec::new();
     for name in names {
-        if name.ends_with(".json") {
+        if name.ends_with(".json") || name.ends_with(".hcl") {
             chosen.push(name);
-        } else if name.ends_with(".hcl") {
-            warnings.push(format!(
-                "config: skipping {name}: HCL config files are not supported, use JSON"
-            ));
         }
     }
     (chosen, warnings)
@@ -193,7 +212,7 @@ mod tests {
     }
 
     #[test]
-    fn config_dir_takes_json_in_lexical_order() {
+    fn config_dir_takes_json_and_hcl_in_lexical_order() {
         let (chosen, warnings) = select_config_files(vec![
             "extra_config.json".into(),
             "README.md".into(),
@@ -201,9 +220,37 @@ mod tests {
             "00-base.hcl".into(),
             "basic_config.json".into(),
         ]);
-        assert_eq!(chosen, vec!["10-web.json", "basic_config.json", "extra_config.json"]);
-        assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("00-base.hcl"));
+        assert_eq!(
+            chosen,
+            vec!["00-base.hcl", "10-web.json", "basic_config.json", "extra_config.json"]
+        );
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn hcl_reads_like_json() {
+        let p = parse_hcl(
+            "a.hcl",
+            r#"
+            datacenter = "east"
+            ports { http = 8501 }
+            service {
+              name = "web"
+              port = 80
+              check { ttl = "10s" }
+            }
+            service { name = "db" }
+            services = [{ name = "cache" }]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(p.config.datacenter.as_deref(), Some("east"));
+        assert_eq!(p.config.ports.http, Some(8501));
+        let names: Vec<_> = p.config.service_definitions.iter().map(|s| s["name"].clone()).collect();
+        assert_eq!(names, vec!["web", "db", "cache"]);
+        assert_eq!(p.config.service_definitions[0]["check"]["ttl"], "10s");
+        let e = parse_hcl("b.hcl", "service {").unwrap_err();
+        assert!(e.to_string().starts_with("Error parsing b.hcl: "), "{e}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::partial::PartialConfig;
 /// Every flag `proconsul agent` accepts.
 pub const AGENT_FLAGS: &[FlagSpec] = &[
     FlagSpec::value("advertise", "Address other nodes and the catalog use for this node."),
+    FlagSpec::value("alt-domain", "Alternate DNS domain answered like -domain."),
     FlagSpec::value("bind", "Cluster (server RPC) address. Defaults to 127.0.0.1."),
     FlagSpec::boolean("bootstrap", "Bootstrap a single server (self-elect)."),
     FlagSpec::value(
@@ -61,6 +62,10 @@ pub const AGENT_FLAGS: &[FlagSpec] = &[
     ),
     FlagSpec::list("node-meta", "key:value metadata for this node. Repeatable."),
     FlagSpec::value("pid-file", "Write the agent's PID to this file."),
+    FlagSpec::list(
+        "recursor",
+        "Upstream DNS server (ip or ip:port) for names outside the domain. Repeatable.",
+    ),
     FlagSpec::list(
         "retry-join",
         "Address to join (accepted; clustering is not available yet).",
@@ -118,6 +123,11 @@ pub fn agent_args(args: &ParsedArgs) -> Result<AgentArgs, ConfigError> {
         dataplane_threads: args.parsed::<i64>("dataplane-threads").map_err(flag_error)?,
         ..Default::default()
     };
+    flags.dns.alt_domain = string("alt-domain");
+    let recursors = args.values("recursor");
+    if !recursors.is_empty() {
+        flags.dns.recursors = Some(recursors.iter().map(|r| r.to_string()).collect());
+    }
     flags.ports.http = args.parsed::<i64>("http-port").map_err(flag_error)?;
     flags.ports.dns = args.parsed::<i64>("dns-port").map_err(flag_error)?;
     flags.ports.server = args.parsed::<i64>("server-port").map_err(flag_error)?;
@@ -192,6 +202,25 @@ mod tests {
         assert_eq!(f.client_addr.as_deref(), Some("127.0.0.1 127.0.0.2"));
         assert_eq!(f.node_meta.get("zone").map(String::as_str), Some("z:1"));
         assert_eq!(f.node_meta.get("rack").map(String::as_str), Some("r1"));
+    }
+
+    #[test]
+    fn dns_flags_fill_the_partial_config() {
+        let f = agent(&[
+            "-recursor=10.0.0.53",
+            "-recursor",
+            "127.0.0.2:5353",
+            "-alt-domain",
+            "alt.",
+        ])
+        .unwrap()
+        .flags;
+        assert_eq!(
+            f.dns.recursors,
+            Some(vec!["10.0.0.53".to_string(), "127.0.0.2:5353".to_string()])
+        );
+        assert_eq!(f.dns.alt_domain.as_deref(), Some("alt."));
+        assert_eq!(agent(&["-dev"]).unwrap().flags.dns.recursors, None);
     }
 
     #[test]

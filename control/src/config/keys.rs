@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use super::definitions;
+use super::dns;
 use super::partial::PartialConfig;
 
 /// Reads one JSON value into the partial config, or says why it cannot.
@@ -61,15 +63,36 @@ fn kind(v: &Value) -> &'static str {
 /// The known keys, as dotted paths (`ports.http` is `{"ports":{"http":..}}`).
 pub const KNOWN_KEYS: &[(&str, Setter)] = &[
     ("advertise_addr", |c, v| set!(c.advertise_addr, string(v)?)),
+    ("alt_domain", dns::set_alt_domain),
+    ("anti_entropy_interval", |c, v| {
+        set!(c.anti_entropy_interval, string(v)?)
+    }),
     ("bind_addr", |c, v| set!(c.bind_addr, string(v)?)),
     ("bootstrap", |c, v| set!(c.bootstrap, boolean(v)?)),
     ("bootstrap_expect", |c, v| set!(c.bootstrap_expect, integer(v)?)),
+    ("check", definitions::set_checks),
+    ("check_reap_interval", |c, v| set!(c.check_reap_interval, string(v)?)),
+    ("check_update_interval", |c, v| {
+        set!(c.check_update_interval, string(v)?)
+    }),
+    ("checks", definitions::set_checks),
     ("client_addr", |c, v| set!(c.client_addr, string(v)?)),
     ("data_dir", |c, v| set!(c.data_dir, string(v)?)),
     ("datacenter", |c, v| set!(c.datacenter, string(v)?)),
     ("dataplane_threads", |c, v| set!(c.dataplane_threads, integer(v)?)),
     ("default_query_time", |c, v| set!(c.default_query_time, string(v)?)),
+    ("dns_config.a_record_limit", dns::set_a_record_limit),
+    ("dns_config.enable_additional_node_meta_txt", dns::set_node_meta_txt),
+    ("dns_config.enable_truncate", dns::set_enable_truncate),
+    ("dns_config.node_ttl", dns::set_node_ttl),
+    ("dns_config.only_passing", dns::set_only_passing),
+    ("dns_config.recursor_timeout", dns::set_recursor_timeout),
+    ("dns_config.service_ttl", dns::set_service_ttl),
+    ("dns_config.udp_answer_limit", dns::set_udp_answer_limit),
     ("domain", |c, v| set!(c.domain, string(v)?)),
+    ("enable_local_script_checks", |c, v| {
+        set!(c.enable_local_script_checks, boolean(v)?)
+    }),
     ("enable_script_checks", |c, v| set!(c.enable_script_checks, boolean(v)?)),
     ("limits.http_max_conns_per_client", |c, v| {
         set!(c.http_max_conns_per_client, integer(v)?)
@@ -91,7 +114,10 @@ pub const KNOWN_KEYS: &[(&str, Setter)] = &[
     ("ports.serf_lan", |c, v| set!(c.ports.serf_lan, integer(v)?)),
     ("ports.serf_wan", |c, v| set!(c.ports.serf_wan, integer(v)?)),
     ("ports.server", |c, v| set!(c.ports.server, integer(v)?)),
+    ("recursors", dns::set_recursors),
     ("server", |c, v| set!(c.server, boolean(v)?)),
+    ("service", definitions::set_services),
+    ("services", definitions::set_services),
 ];
 
 /// The setter for an exact dotted path.

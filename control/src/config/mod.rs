@@ -1,13 +1,14 @@
-//! Agent configuration: flags, JSON config files, merge, defaults,
+//! Agent configuration: flags, JSON and HCL config files, merge, defaults,
 //! validation.
 //!
 //! Sources merge in this order, later ones overriding earlier ones: every
 //! `-config-file` / `-config-dir` in command-line order (a directory's
-//! `*.json` files in lexical order), then the command-line flags. Unknown
-//! keys are warned about and ignored.
+//! `*.json` and `*.hcl` files in lexical order), then the command-line
+//! flags. Unknown keys are warned about and ignored.
 //!
 //! * [`flags`]: the `agent` flag table and flags → source.
-//! * [`file`]: JSON files and config directories → source.
+//! * [`file`]: JSON and HCL files and config directories → source.
+//! * [`definitions`]: `service`/`check` blocks (decoded by the agent).
 //! * [`keys`]: the one table of known config keys.
 //! * [`partial`]: a source (every setting optional) and the merge.
 //! * [`resolve`]: defaults and validation → [`Config`].
@@ -15,6 +16,8 @@
 //! * [`duration`]: Go duration strings.
 //! * [`host`]: hostname and private addresses (the host facts).
 
+pub mod definitions;
+pub mod dns;
 pub mod duration;
 pub mod error;
 pub mod file;
@@ -60,8 +63,12 @@ pub fn read_sources(args: AgentArgs) -> Result<(Vec<PartialConfig>, Vec<String>)
 /// Loads the agent configuration from its parsed flags: reads the config
 /// files, merges, resolves against this host.
 pub fn load(args: &ParsedArgs) -> Result<Config, ConfigError> {
-    let (sources, warnings) = read_sources(agent_args(args)?)?;
-    resolve(PartialConfig::merge_all(sources), &host::host_facts(), warnings)
+    let agent_args = agent_args(args)?;
+    let config_paths = agent_args.config_paths.clone();
+    let (sources, warnings) = read_sources(agent_args)?;
+    let mut config = resolve(PartialConfig::merge_all(sources), &host::host_facts(), warnings)?;
+    config.config_paths = config_paths;
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use super::dns::PartialDns;
+
 /// The `ports` block as given; -1 turns a listener off.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PartialPorts {
@@ -37,6 +39,19 @@ pub struct PartialConfig {
     pub log_level: Option<String>,
     pub pid_file: Option<String>,
     pub enable_script_checks: Option<bool>,
+    pub enable_local_script_checks: Option<bool>,
+    /// `check_update_interval` (Go duration).
+    pub check_update_interval: Option<String>,
+    /// Proconsul extension `anti_entropy_interval` (Go duration): period of
+    /// the full sync of local services and checks to the catalog.
+    pub anti_entropy_interval: Option<String>,
+    /// Proconsul extension `check_reap_interval` (Go duration): how often
+    /// services critical past `DeregisterCriticalServiceAfter` are looked for.
+    pub check_reap_interval: Option<String>,
+    /// `service`/`services` blocks, as written (appended across sources).
+    pub service_definitions: Vec<serde_json::Value>,
+    /// `check`/`checks` blocks, as written (appended across sources).
+    pub check_definitions: Vec<serde_json::Value>,
     pub domain: Option<String>,
     /// Merged key by key across sources.
     pub node_meta: BTreeMap<String, String>,
@@ -46,6 +61,8 @@ pub struct PartialConfig {
     pub http_max_conns_per_client: Option<i64>,
     /// Proconsul extension: data-plane serving threads (0 = one per core).
     pub dataplane_threads: Option<i64>,
+    /// `dns_config`, `recursors`, `alt_domain`.
+    pub dns: PartialDns,
 }
 
 fn over<T>(earlier: &mut Option<T>, later: Option<T>) {
@@ -86,12 +103,19 @@ impl PartialConfig {
         over(&mut self.log_level, later.log_level);
         over(&mut self.pid_file, later.pid_file);
         over(&mut self.enable_script_checks, later.enable_script_checks);
+        over(&mut self.enable_local_script_checks, later.enable_local_script_checks);
+        over(&mut self.check_update_interval, later.check_update_interval);
+        over(&mut self.anti_entropy_interval, later.anti_entropy_interval);
+        over(&mut self.check_reap_interval, later.check_reap_interval);
+        self.service_definitions.extend(later.service_definitions);
+        self.check_definitions.extend(later.check_definitions);
         over(&mut self.domain, later.domain);
         self.node_meta.extend(later.node_meta);
         over(&mut self.default_query_time, later.default_query_time);
         over(&mut self.max_query_time, later.max_query_time);
         over(&mut self.http_max_conns_per_client, later.http_max_conns_per_client);
         over(&mut self.dataplane_threads, later.dataplane_threads);
+        self.dns.merge(later.dns);
     }
 
     /// Merges sources in order (earliest first).

@@ -230,6 +230,13 @@ fn query_time(name: &str, given: Option<&str>, default_ms: u64) -> Result<u64, C
     Ok(ms)
 }
 
+/// Default `check_update_interval` (Consul: 5 min).
+pub const CHECK_UPDATE_INTERVAL_MS_DEFAULT: u64 = 300_000;
+/// Default period of the full anti-entropy sync (Consul: 1 min and up).
+pub const ANTI_ENTROPY_INTERVAL_MS_DEFAULT: u64 = 60_000;
+/// Default period of the critical-service reaper (Consul: 30 s).
+pub const CHECK_REAP_INTERVAL_MS_DEFAULT: u64 = 30_000;
+
 /// Applies defaults and validates the merged sources.
 pub fn resolve(merged: PartialConfig, host: &HostFacts, mut warnings: Vec<String>) -> Result<Config, ConfigError> {
     let dev = merged.dev.unwrap_or(false);
@@ -320,7 +327,27 @@ pub fn resolve(merged: PartialConfig, host: &HostFacts, mut warnings: Vec<String
         log_level,
         pid_file: merged.pid_file.filter(|p| !p.is_empty()).map(PathBuf::from),
         enable_script_checks: merged.enable_script_checks.unwrap_or(false),
+        enable_local_script_checks: merged.enable_local_script_checks.unwrap_or(false),
+        check_update_interval_ms: query_time(
+            "check_update_interval",
+            merged.check_update_interval.as_deref(),
+            CHECK_UPDATE_INTERVAL_MS_DEFAULT,
+        )?,
+        anti_entropy_interval_ms: query_time(
+            "anti_entropy_interval",
+            merged.anti_entropy_interval.as_deref(),
+            ANTI_ENTROPY_INTERVAL_MS_DEFAULT,
+        )?,
+        check_reap_interval_ms: query_time(
+            "check_reap_interval",
+            merged.check_reap_interval.as_deref(),
+            CHECK_REAP_INTERVAL_MS_DEFAULT,
+        )?,
+        service_definitions: merged.service_definitions,
+        check_definitions: merged.check_definitions,
+        config_paths: Vec::new(),
         domain: domain(merged.domain.as_deref())?,
+        dns: super::dns::resolve_dns(&merged.dns, &domain(merged.domain.as_deref())?)?,
         node_meta: merged.node_meta,
         default_query_time_ms,
         max_query_time_ms,

@@ -67,6 +67,21 @@ pub struct Config {
     pub log_level: LogLevel,
     pub pid_file: Option<PathBuf>,
     pub enable_script_checks: bool,
+    /// Script checks allowed from config files only.
+    pub enable_local_script_checks: bool,
+    /// `check_update_interval`: output-only check changes reach the
+    /// catalog at most this often.
+    pub check_update_interval_ms: u64,
+    /// Proconsul extension: period of the full anti-entropy sync.
+    pub anti_entropy_interval_ms: u64,
+    /// Proconsul extension: period of the critical-service reaper.
+    pub check_reap_interval_ms: u64,
+    /// `service`/`services` blocks of the config files, as written.
+    pub service_definitions: Vec<serde_json::Value>,
+    /// `check`/`checks` blocks of the config files, as written.
+    pub check_definitions: Vec<serde_json::Value>,
+    /// The config files and directories read (again on reload).
+    pub config_paths: Vec<super::flags::ConfigPath>,
     /// Lower-case, with a trailing dot (`consul.`), as Consul's runtime
     /// config holds it.
     pub domain: String,
@@ -77,6 +92,8 @@ pub struct Config {
     pub http_max_conns_per_client: u32,
     /// Data-plane serving threads; 0 = one per available core.
     pub dataplane_threads: usize,
+    /// DNS settings (`dns_config`, `recursors`, `alt_domain`).
+    pub dns: proconsul_shared::agent_info::DnsConfig,
     /// Pretty-print every JSON response (`-dev`).
     pub pretty_json: bool,
     /// Things worth a warning at start-up (unknown keys, ignored flags).

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use proconsul_shared::agent_info::AgentInfo;
 use proconsul_shared::command::{Command, CommandResult};
-use proconsul_shared::ipc::messages::{ClusterStatus, ControlError};
+use proconsul_shared::ipc::messages::{ClusterStatus, ControlError, HttpAnswer, HttpCall};
 use proconsul_shared::shm::region::SharedRegion;
 use proconsul_shared::shm::snapshot_region::SnapshotMeta;
 use tokio::sync::watch;
@@ -36,7 +36,9 @@ pub use dispatch::ControlBackend;
 pub use hub::AttachHub;
 pub use server::ControlServer;
 
+use crate::agent::local::{LocalAgent, SyncTarget};
 use crate::agent::shutdown::{Shutdown, ShutdownReason};
+use crate::http_api::{HttpEnv, ReloadFn};
 use crate::publish::Publisher;
 use crate::raft::RaftHandle;
 
@@ -49,6 +51,20 @@ pub struct ControlContext {
     /// Our server RPC address (`ip:port`).
     pub own_rpc_addr: String,
     pub shutdown: Shutdown,
+    /// The agent's local services and checks.
+    pub local: Arc<LocalAgent>,
+    /// Re-reads the config files (`PUT /v1/agent/reload`, SIGHUP).
+    pub reload: Arc<ReloadFn>,
+}
+
+impl SyncTarget for ControlContext {
+    async fn write(&self, command: Command) -> Result<(u64, CommandResult), ControlError> {
+        ControlBackend::write(self, command).await
+    }
+
+    fn replica(&self) -> proconsul_shared::State {
+        self.publisher.state()
+    }
 }
 
 impl ControlBackend for ControlContext {
@@ -61,16 +77,30 @@ impl ControlBackend for ControlContext {
 
     fn stats(&self) -> stats::Stats {
         let cluster = self.cluster_status();
+        let (local_services, local_checks) = {
+            let local = self.local.lock();
+            (local.services().len(), local.checks().len())
+        };
         stats::agent_stats(&stats::StatsInputs {
             agent: &self.agent,
             cluster: &cluster,
             own_rpc_addr: &self.own_rpc_addr,
             raft: self.raft.as_ref().map(RaftHandle::stats),
             known_members: cluster.peers.len(),
-            local_services: 0,
-            local_checks: 0,
+            local_services,
+            local_checks,
             cpu_count: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         })
+    }
+
+    async fn http(&self, call: HttpCall) -> Result<HttpAnswer, ControlError> {
+        let env = HttpEnv {
+            local: &self.local,
+            target: self,
+            agent: &self.agent,
+            reload: self.reload.as_ref(),
+        };
+        Ok(crate::http_api::handle(&env, &call).await)
     }
 
     fn leave(&self) {

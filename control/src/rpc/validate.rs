@@ -3,7 +3,7 @@
 //! the control plane's own guard, so a bad frame can never put an
 //! unbounded entry into the log. Pure.
 
-use proconsul_shared::command::{Command, NodeRegistration};
+use proconsul_shared::command::{CatalogRegistration, Command, NodeRegistration};
 use proconsul_shared::ipc::messages::ControlError;
 use proconsul_shared::limits::{KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, TXN_OPS_MAX};
 
@@ -11,6 +11,11 @@ use proconsul_shared::limits::{KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, TXN_OPS_MAX
 pub const NODE_FIELD_BYTES_MAX: usize = 256;
 /// Most tagged addresses or meta pairs on one node.
 pub const NODE_MAP_ENTRIES_MAX: usize = 64;
+
+/// Most checks in one catalog registration.
+pub const REGISTRATION_CHECKS_MAX: usize = crate::http_api::catalog::CATALOG_CHECKS_MAX;
+/// Most bytes of check text (names, notes, outputs) in one registration.
+pub const REGISTRATION_CHECK_BYTES_MAX: usize = 1024 * 1024;
 
 fn bad_request(message: String) -> ControlError {
     ControlError { status: 400, message }
@@ -68,6 +73,41 @@ fn node(reg: &NodeRegistration) -> Result<(), ControlError> {
     Ok(())
 }
 
+fn registration(reg: &CatalogRegistration) -> Result<(), ControlError> {
+    use crate::http_api::service_def::{validate_meta, SERVICE_TEXT_BYTES_MAX, TAGS_MAX};
+    node(&reg.node)?;
+    if let Some(s) = &reg.service {
+        let fields = [&s.id, &s.service, &s.address, &s.kind, &s.socket_path];
+        if fields.iter().any(|f| f.len() > SERVICE_TEXT_BYTES_MAX)
+            || s.tags.iter().any(|t| t.len() > SERVICE_TEXT_BYTES_MAX)
+        {
+            return Err(bad_request(format!(
+                "Service field too long (limit: {SERVICE_TEXT_BYTES_MAX} bytes)"
+            )));
+        }
+        if s.tags.len() > TAGS_MAX {
+            return Err(bad_request(format!("Service cannot have more than {TAGS_MAX} tags")));
+        }
+        validate_meta(&s.meta).map_err(|why| bad_request(format!("Invalid Service Meta: {why}")))?;
+    }
+    if reg.checks.len() > REGISTRATION_CHECKS_MAX {
+        return Err(bad_request(format!(
+            "Too many checks in one registration (limit {REGISTRATION_CHECKS_MAX})"
+        )));
+    }
+    let check_bytes: usize = reg
+        .checks
+        .iter()
+        .map(|c| c.check_id.len() + c.name.len() + c.notes.len() + c.output.len() + c.service_id.len())
+        .sum();
+    if check_bytes > REGISTRATION_CHECK_BYTES_MAX {
+        return Err(too_large(format!(
+            "Checks too large: {check_bytes} bytes exceeds the {REGISTRATION_CHECK_BYTES_MAX}-byte limit"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a write against every bound.
 pub fn validate(command: &Command) -> Result<(), ControlError> {
     match command {
@@ -97,7 +137,7 @@ pub fn validate(command: &Command) -> Result<(), ControlError> {
             }
             Ok(())
         }
-        Command::CatalogRegister(reg) => node(&reg.node),
+        Command::CatalogRegister(reg) => registration(reg),
     }
 }
 
@@ -182,5 +222,53 @@ mod tests {
         }
         assert!(validate(&Command::NodeRegister(reg)).is_err());
         assert!(validate(&Command::NodeDeregister { node: String::new() }).is_err());
+    }
+
+    #[test]
+    fn catalog_registration_bounds() {
+        use proconsul_shared::state::{HealthCheck, ServiceInstance};
+        let node = NodeRegistration {
+            id: String::new(),
+            node: "n1".into(),
+            address: "127.0.0.1".into(),
+            datacenter: "dc1".into(),
+            tagged_addresses: Default::default(),
+            meta: Default::default(),
+        };
+        let reg = |service: Option<ServiceInstance>, checks: Vec<HealthCheck>| {
+            Command::CatalogRegister(CatalogRegistration {
+                node: node.clone(),
+                skip_node_update: false,
+                service,
+                checks,
+            })
+        };
+        let web = ServiceInstance {
+            id: "web".into(),
+            service: "web".into(),
+            ..ServiceInstance::default()
+        };
+        assert_eq!(validate(&reg(Some(web.clone()), vec![])), Ok(()));
+        let mut tagged = web.clone();
+        tagged.tags = vec!["t".into(); crate::http_api::service_def::TAGS_MAX + 1];
+        assert_eq!(validate(&reg(Some(tagged), vec![])).unwrap_err().status, 400);
+        let mut meta = web;
+        meta.meta.insert("consul-x".into(), "1".into());
+        assert!(validate(&reg(Some(meta), vec![]))
+            .unwrap_err()
+            .message
+            .starts_with("Invalid Service Meta"));
+        let check = HealthCheck {
+            check_id: "c".into(),
+            ..HealthCheck::default()
+        };
+        let e = validate(&reg(None, vec![check.clone(); REGISTRATION_CHECKS_MAX + 1])).unwrap_err();
+        assert_eq!(
+            e.message,
+            format!("Too many checks in one registration (limit {REGISTRATION_CHECKS_MAX})")
+        );
+        let mut big = check;
+        big.output = "x".repeat(REGISTRATION_CHECK_BYTES_MAX + 1);
+        assert_eq!(validate(&reg(None, vec![big])).unwrap_err().status, 413);
     }
 }

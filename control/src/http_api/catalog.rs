@@ -1,0 +1,241 @@
+//! `PUT /v1/catalog/register` and `PUT /v1/catalog/deregister` bodies into
+//! [`Command`]s. These write the catalog directly: no agent-local state, no
+//! check runner. Pure.
+
+use proconsul_shared::command::{CatalogRegistration, Command, NodeRegistration};
+use proconsul_shared::state::{CheckDefinition, CheckStatus, HealthCheck};
+
+use super::check_def::{Rejection, CHECK_TEXT_BYTES_MAX};
+use super::fields::{parse_body, Fields};
+use super::service_def::{decode_service, validate_meta};
+use crate::http_api::check_def::ScriptPolicy;
+
+/// Most checks in one catalog registration.
+pub const CATALOG_CHECKS_MAX: usize = 64;
+/// Longest check output accepted in a catalog registration, in bytes.
+pub const CATALOG_OUTPUT_BYTES_MAX: usize = 64 * 1024;
+
+fn catalog_check(f: &Fields<'_>) -> Result<HealthCheck, Rejection> {
+    let name = f.string(&["Name"])?;
+    let mut check_id = f.string(&["CheckID", "ID"])?;
+    if check_id.is_empty() {
+        check_id = name.clone();
+    }
+    let status_text = f.string(&["Status"])?;
+    let status = if status_text.is_empty() {
+        CheckStatus::Critical
+    } else {
+        CheckStatus::parse(&status_text).ok_or_else(|| Rejection::bad_request("Bad check status"))?
+    };
+    let output = f.string(&["Output"])?;
+    if output.len() > CATALOG_OUTPUT_BYTES_MAX {
+        return Err(Rejection::bad_request(format!(
+            "Check output exceeds {CATALOG_OUTPUT_BYTES_MAX} bytes"
+        )));
+    }
+    let definition = match f.object(&["Definition"], "HealthCheckDefinition")? {
+        None => CheckDefinition::default(),
+        Some(d) => CheckDefinition {
+            http: d.string(&["HTTP"])?,
+            header: d.string_list_map(&["Header"])?,
+            method: d.string(&["Method"])?,
+            body: d.string(&["Body"])?,
+            tls_server_name: d.string(&["TLSServerName"])?,
+            tls_skip_verify: d.bool(&["TLSSkipVerify"])?,
+            tcp: d.string(&["TCP"])?,
+            interval_ns: d.duration_ns(&["Interval", "IntervalDuration"])?,
+            timeout_ns: d.duration_ns(&["Timeout", "TimeoutDuration"])?,
+            deregister_critical_service_after_ns: d.duration_ns(&[
+                "DeregisterCriticalServiceAfter",
+                "DeregisterCriticalServiceAfterDuration",
+            ])?,
+        },
+    };
+    let check = HealthCheck {
+        check_id,
+        name,
+        status,
+        notes: f.string(&["Notes"])?,
+        output,
+        service_id: f.string(&["ServiceID"])?,
+        check_type: f.string(&["Type"])?,
+        definition,
+        ..HealthCheck::default()
+    };
+    for text in [&check.check_id, &check.name, &check.notes, &check.service_id] {
+        if text.len() > CHECK_TEXT_BYTES_MAX {
+            return Err(Rejection::bad_request(format!(
+                "Check field exceeds {CHECK_TEXT_BYTES_MAX} bytes"
+            )));
+        }
+    }
+    Ok(check)
+}
+
+/// Decodes a catalog registration body.
+pub fn register_command(body: &[u8]) -> Result<Command, Rejection> {
+    let value = parse_body(body)?;
+    let f = Fields::of(&value, "RegisterRequest")?;
+    let node = NodeRegistration {
+        id: f.string(&["ID"])?,
+        node: f.string(&["Node"])?,
+        address: f.string(&["Address"])?,
+        datacenter: f.string(&["Datacenter"])?,
+        tagged_addresses: f.string_map(&["TaggedAddresses"])?,
+        meta: f.string_map(&["NodeMeta"])?,
+    };
+    if node.node.is_empty() {
+        return Err(Rejection::bad_request("Must provide node"));
+    }
+    if node.address.is_empty() {
+        return Err(Rejection::bad_request("Must provide address"));
+    }
+    if let Err(why) = validate_meta(&node.meta) {
+        return Err(Rejection::bad_request(format!("Invalid node metadata: {why}")));
+    }
+    let service = match f.object(&["Service"], "NodeService")? {
+        None => None,
+        Some(s) => {
+            if s.string(&["Service"])?.is_empty() {
+                return Err(Rejection::bad_request(format!(
+                    "Must provide service name (Service.Service) with ID {:?}",
+                    s.string(&["ID"])?
+                )));
+            }
+            // A catalog service has no embedded checks: any `Check` key
+            // there is ignored, like Consul's decoder ignores it.
+            let scripts = ScriptPolicy {
+                enable_script_checks: false,
+                enable_local_script_checks: false,
+                from_config_file: false,
+            };
+            let mut without_checks = s.clone_object();
+            without_checks.retain(|k, _| !k.eq_ignore_ascii_case("check") && !k.eq_ignore_ascii_case("checks"));
+            let v = serde_json::Value::Object(without_checks);
+            Some(decode_service(&Fields::of(&v, "NodeService")?, scripts)?.service)
+        }
+    };
+    let mut checks = Vec::new();
+    if let Some(c) = f.object(&["Check"], "HealthCheck")? {
+        checks.push(catalog_check(&c)?);
+    }
+    for c in f.objects(&["Checks"], "HealthCheck")? {
+        checks.push(catalog_check(&c)?);
+    }
+    if checks.len() > CATALOG_CHECKS_MAX {
+        return Err(Rejection::bad_request(format!(
+            "Too many checks in one registration (limit {CATALOG_CHECKS_MAX})"
+        )));
+    }
+    Ok(Command::CatalogRegister(CatalogRegistration {
+        node,
+        skip_node_update: f.bool(&["SkipNodeUpdate"])?,
+        service,
+        checks,
+    }))
+}
+
+/// Decodes a catalog deregistration body.
+pub fn deregister_command(body: &[u8]) -> Result<Command, Rejection> {
+    let value = parse_body(body)?;
+    let f = Fields::of(&value, "DeregisterRequest")?;
+    let node = f.string(&["Node"])?;
+    if node.is_empty() {
+        return Err(Rejection::bad_request("Must provide node"));
+    }
+    let service_id = Some(f.string(&["ServiceID"])?).filter(|s| !s.is_empty());
+    let check_id = Some(f.string(&["CheckID"])?).filter(|s| !s.is_empty());
+    Ok(Command::CatalogDeregister {
+        node,
+        service_id,
+        check_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn reg(v: serde_json::Value) -> Result<CatalogRegistration, Rejection> {
+        match register_command(v.to_string().as_bytes())? {
+            Command::CatalogRegister(r) => Ok(r),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn consul_register_body() {
+        let r = reg(json!({
+            "Node": "ext", "Address": "10.1.1.1", "NodeMeta": {"Rack": "r1"},
+            "Service": {"Service": "redis", "Port": 6379, "Tags": ["primary"]},
+            "Check": {"Name": "redis alive", "Status": "passing", "ServiceID": "redis",
+                      "Definition": {"TCP": "10.1.1.1:6379", "Interval": "5s"}},
+            "SkipNodeUpdate": true
+        }))
+        .unwrap();
+        assert_eq!(r.node.meta["Rack"], "r1", "user map keys verbatim");
+        let s = r.service.unwrap();
+        assert_eq!((s.id.as_str(), s.service.as_str(), s.port), ("redis", "redis", 6379));
+        assert_eq!(r.checks[0].check_id, "redis alive", "CheckID defaults to Name");
+        assert_eq!(r.checks[0].status, CheckStatus::Passing);
+        assert_eq!(r.checks[0].definition.interval_ns, 5_000_000_000);
+        assert!(r.skip_node_update);
+    }
+
+    #[test]
+    fn lower_case_keys_and_defaults() {
+        let r = reg(json!({"node": "ext", "address": "h", "checks": [{"name": "c"}]})).unwrap();
+        assert!(r.service.is_none());
+        assert_eq!(r.checks[0].status, CheckStatus::Critical);
+    }
+
+    #[test]
+    fn register_errors() {
+        let cases = [
+            (json!({"Address": "a"}), "Must provide node"),
+            (json!({"Node": "n"}), "Must provide address"),
+            (
+                json!({"Node": "n", "Address": "a", "Service": {"ID": "x"}}),
+                "Must provide service name (Service.Service) with ID \"x\"",
+            ),
+            (
+                json!({"Node": "n", "Address": "a", "Check": {"Name": "c", "Status": "meh"}}),
+                "Bad check status",
+            ),
+        ];
+        for (body, want) in cases {
+            let e = reg(body.clone()).unwrap_err();
+            assert_eq!((e.status, e.message.as_str()), (400, want), "{body}");
+        }
+        let e = register_command(b"{").unwrap_err();
+        assert!(e.message.starts_with("Request decode failed: "));
+        let e = reg(json!({"Node": "n", "Address": "a", "Service": {"Service": "s", "Port": 99999}})).unwrap_err();
+        assert!(e.message.starts_with("Request decode failed: "));
+        let checks: Vec<_> = (0..=CATALOG_CHECKS_MAX)
+            .map(|i| json!({"Name": format!("c{i}")}))
+            .collect();
+        assert!(reg(json!({"Node": "n", "Address": "a", "Checks": checks})).is_err());
+    }
+
+    #[test]
+    fn deregister_bodies() {
+        assert_eq!(
+            deregister_command(br#"{"Node":"n","ServiceID":"s"}"#).unwrap(),
+            Command::CatalogDeregister {
+                node: "n".into(),
+                service_id: Some("s".into()),
+                check_id: None
+            }
+        );
+        assert_eq!(
+            deregister_command(br#"{"node":"n"}"#).unwrap(),
+            Command::CatalogDeregister {
+                node: "n".into(),
+                service_id: None,
+                check_id: None
+            }
+        );
+        assert_eq!(deregister_command(b"{}").unwrap_err().message, "Must provide node");
+    }
+}
