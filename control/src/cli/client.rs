@@ -71,6 +71,51 @@ pub fn get_ok(
     }
 }
 
+/// `method path` with `body` that must answer 200 (a write: Go's
+/// `requireOK`). Anything else prints `<context>: <why>` and gives exit
+/// code 1.
+pub fn call_ok(
+    client: &Client,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    context: &str,
+    io: &mut super::Io<'_>,
+) -> Result<super::http_client::Response, i32> {
+    match client.request(method, path, body) {
+        Ok(r) if r.status == 200 => Ok(r),
+        Ok(r) => {
+            io.complain(&format!("{context}: {}", super::http_client::unexpected_status(&r)));
+            Err(1)
+        }
+        Err(e) => {
+            io.complain(&format!("{context}: {e}"));
+            Err(1)
+        }
+    }
+}
+
+/// Prints `message` and the usage on stderr for a misused command; gives
+/// exit code 1.
+pub fn usage_error(message: &str, usage: &str, io: &mut super::Io<'_>) -> i32 {
+    io.complain(message);
+    let _ = io.err.write_all(usage.as_bytes());
+    1
+}
+
+/// Fails with Go's `Too many arguments (expected 0, got N)` (and the usage)
+/// when a command that takes no arguments got some.
+pub fn no_positionals(args: &ParsedArgs, usage: &str, io: &mut super::Io<'_>) -> Result<(), i32> {
+    match args.positionals.len() {
+        0 => Ok(()),
+        n => Err(usage_error(
+            &format!("Too many arguments (expected 0, got {n})"),
+            usage,
+            io,
+        )),
+    }
+}
+
 /// Builds the client from the flags, falling back to the environment.
 pub fn client_from(args: &ParsedArgs, env: Env<'_>) -> Result<Client, String> {
     let addr = args

@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use serde::Deserialize;
 
 use super::client::{connect_or_complain, flag_table, get_ok, Query};
+use super::columnize::columnize;
 use super::flags::FlagSpec;
 use super::{parse_or_usage, Io};
 
@@ -59,34 +60,6 @@ fn sort(members: &mut [Member]) {
         let server = |m: &Member| m.tags.get("role").map(String::as_str) != Some("consul");
         (server(a), &a.name).cmp(&(server(b), &b.name))
     });
-}
-
-/// Pads every column but the last to its widest cell, glued by two spaces.
-fn columnize(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 /// The standard table. Pure.

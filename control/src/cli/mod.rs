@@ -1,8 +1,12 @@
 //! The `proconsul` command line, Consul-style: `proconsul <verb> [flags]`.
 //!
 //! One file per verb: [`agent`], [`version`], [`kv`] (`get`, `put`,
-//! `delete`), [`leave`], [`info`], [`members`], and the hidden
+//! `delete`), [`leave`], [`info`], [`members`], [`catalog`] (`services`,
+//! `nodes`, `datacenters`), [`services`] (`register`, `deregister`),
+//! [`reload`], [`maint`], [`join`], [`force_leave`], [`operator`] (`raft
+//! list-peers`, `raft remove-peer`), [`validate`], and the hidden
 //! [`dataplane`] (`__dataplane`, how the agent starts its data plane).
+//! [`columnize`] lays out Go-style tables; [`map_flag`] parses `k=v` flags.
 //! [`flags`] parses Go-style flags; client verbs talk HTTP to the agent
 //! through [`http_client`] with the shared options of [`client`].
 //!
@@ -10,14 +14,24 @@
 //! so its behaviour is tested without a terminal.
 
 pub mod agent;
+pub mod catalog;
 pub mod client;
+pub mod columnize;
 pub mod dataplane;
 pub mod flags;
+pub mod force_leave;
 pub mod http_client;
 pub mod info;
+pub mod join;
 pub mod kv;
 pub mod leave;
+pub mod maint;
+pub mod map_flag;
 pub mod members;
+pub mod operator;
+pub mod reload;
+pub mod services;
+pub mod validate;
 pub mod version;
 
 use std::io::{Read, Write};
@@ -47,12 +61,20 @@ impl Io<'_> {
 const USAGE: &str = "Usage: proconsul [--version] [--help] <command> [<args>]
 
 Available commands are:
-    agent      Runs a Proconsul agent
-    info       Provides debugging information for operators
-    kv         Interact with the key-value store
-    leave      Gracefully leaves the cluster and shuts down
-    members    Lists the members of the cluster
-    version    Prints the Proconsul version
+    agent          Runs a Proconsul agent
+    catalog        Interact with the catalog
+    force-leave    Forces a member of the cluster to enter the \"left\" state
+    info           Provides debugging information for operators
+    join           Tell the agent to join the cluster
+    kv             Interact with the key-value store
+    leave          Gracefully leaves the cluster and shuts down
+    maint          Controls node or service maintenance mode
+    members        Lists the members of the cluster
+    operator       Provides cluster-level tools (raft peers)
+    reload         Triggers the agent to reload configuration files
+    services       Register and deregister services with the local agent
+    validate       Validate config files/directories
+    version        Prints the Proconsul version
 ";
 
 /// Parses a verb's flags. On `-h` prints the usage and yields exit code 0;
@@ -82,10 +104,18 @@ pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
     let rest = &args[1..];
     match verb.as_str() {
         "agent" => agent::run(rest, io),
+        "catalog" => catalog::run(rest, io),
+        "force-leave" => force_leave::run(rest, io),
         "info" => info::run(rest, io),
+        "join" => join::run(rest, io),
         "kv" => kv::run(rest, io),
         "leave" => leave::run(rest, io),
+        "maint" => maint::run(rest, io),
         "members" => members::run(rest, io),
+        "operator" => operator::run(rest, io),
+        "reload" => reload::run(rest, io),
+        "services" => services::run(rest, io),
+        "validate" => validate::run(rest, io),
         "version" | "-v" | "-version" | "--version" => version::run(rest, io),
         "-h" | "-help" | "--help" | "help" => {
             let _ = write!(io.err, "{USAGE}");

@@ -1,0 +1,45 @@
+//! `proconsul services register|deregister`: add or remove services of
+//! the local agent, with Consul's output texts.
+
+pub mod definition;
+pub mod deregister;
+pub mod register;
+
+use super::Io;
+
+const USAGE: &str = "Usage: proconsul services <subcommand> [options] [args]
+
+  Register and deregister services with the local agent.
+
+Subcommands:
+    deregister    Deregister services with the local agent
+    register      Register services with the local agent
+";
+
+pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
+    let rest = args.get(1..).unwrap_or(&[]);
+    match args.first().map(String::as_str) {
+        Some("register") => register::run(rest, io),
+        Some("deregister") => deregister::run(rest, io),
+        Some("-h" | "-help" | "--help") => {
+            let _ = io.err.write_all(USAGE.as_bytes());
+            0
+        }
+        _ => {
+            let _ = io.err.write_all(USAGE.as_bytes());
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::tests::run_cmd;
+
+    #[test]
+    fn subcommands() {
+        assert_eq!(run_cmd(&["services"]).code, 1);
+        assert_eq!(run_cmd(&["services", "export"]).code, 1);
+        assert_eq!(run_cmd(&["services", "--help"]).code, 0);
+    }
+}
