@@ -16,6 +16,7 @@
 pub mod agent_info;
 pub mod banner;
 pub mod build_info;
+pub mod cluster;
 pub mod heartbeat;
 pub mod local;
 pub mod local_node;
@@ -33,12 +34,17 @@ use proconsul_shared::limits::DELTA_RING_BYTES_DEFAULT;
 use tokio::task::JoinHandle;
 
 use crate::agent::local::{LocalAgent, LocalSettings};
+use crate::client_replica::ReplicaStatus;
 use crate::config::Config;
+use crate::gossip::Gossip;
 use crate::http_api::ReloadFn;
 use crate::publish::Publisher;
+use crate::raft::cluster::ClusterOptions;
+use crate::raft::transport::PeerFaults;
 use crate::raft::{RaftHandle, RaftOptions};
 use crate::rpc::{AttachHub, ControlBackend, ControlContext, ControlServer};
 use crate::supervise::{dataplane_launch, Supervisor, DATAPLANE_EXIT_WAIT_MS};
+use cluster::ClusterLink;
 use proconsul_shared::pid_file::PidFile;
 use run_dir::RunDir;
 use shutdown::{Shutdown, ShutdownReason};
@@ -50,6 +56,12 @@ pub const CONTROL_WORKER_THREADS: usize = 2;
 pub const NODE_REGISTER_ATTEMPTS_MAX: u32 = 10;
 /// Pause between those attempts.
 pub const NODE_REGISTER_RETRY_MS: u64 = 200;
+/// Pause between a client agent's attempts to open a state stream.
+pub const CLIENT_STREAM_RETRY_MS: u64 = 200;
+/// Longest pause of the raft join loop between hellos.
+pub const RAFT_JOIN_RETRY_MS_MAX: u64 = 1_000;
+/// Longest wait for a graceful gossip leave to spread.
+pub const GOSSIP_LEAVE_WAIT_MS: u64 = 2_000;
 /// Longest wait for raft to shut down.
 pub const RAFT_SHUTDOWN_WAIT_MS: u64 = 1_000;
 /// Longest wait for the runtime's remaining tasks at exit.
@@ -181,6 +193,7 @@ fn watch_hangup(reload: Arc<ReloadFn>, shutdown: Shutdown) -> anyhow::Result<()>
 /// A started agent and what it must stop at exit.
 struct Agent {
     shutdown: Shutdown,
+    gossip: Option<Gossip>,
     raft: Option<RaftHandle>,
     server_task: JoinHandle<()>,
     supervisor_task: JoinHandle<()>,
@@ -207,11 +220,50 @@ impl Agent {
         let run_dir = RunDir::create(config.data_dir.as_deref()).context("cannot create the run directory")?;
         let publisher = Publisher::new(rand::random::<u64>().max(1), DELTA_RING_BYTES_DEFAULT)?;
 
+        let gossip = cluster::start_gossip(&config, &node_id).await?;
+        let (servers_tx, servers) = tokio::sync::watch::channel(Vec::<String>::new());
+        if let Some(g) = &gossip {
+            tokio::spawn(cluster::track_servers(
+                g.clone(),
+                config.datacenter.clone(),
+                servers_tx,
+                shutdown.clone(),
+            ));
+        }
+        let faults = PeerFaults::default();
         let raft = if config.server {
-            Some(start_raft(&config, &node_id, publisher.clone()).await?)
+            Some(start_raft(&config, &node_id, publisher.clone(), servers.clone(), faults.clone()).await?)
         } else {
-            tracing::warn!(target: "agent", "client agent: no known Consul servers, writes will fail until clustering joins one");
             None
+        };
+        let replica = if config.server {
+            None
+        } else {
+            let status = Arc::new(ReplicaStatus::new(std::time::Instant::now()));
+            tokio::spawn(crate::client_replica::follow(
+                publisher.clone(),
+                servers.clone(),
+                status.clone(),
+                faults.clone(),
+                CLIENT_STREAM_RETRY_MS,
+                shutdown.as_watch(),
+            ));
+            Some(status)
+        };
+        if let (Some(g), Some(r)) = (&gossip, &raft) {
+            tokio::spawn(cluster::run_reconciler(
+                g.clone(),
+                r.clone(),
+                publisher.clone(),
+                config.datacenter.clone(),
+                shutdown.clone(),
+            ));
+        }
+        let link = ClusterLink {
+            gossip: gossip.clone(),
+            servers,
+            faults,
+            replica: replica.clone(),
         };
         let agent = Arc::new(agent_info::agent_info(&config, &node_id));
         let (local, reports) = start_local_agent(&config, &node_id)?;
@@ -228,6 +280,7 @@ impl Agent {
             shutdown: shutdown.clone(),
             local: local.clone(),
             reload: reload.clone(),
+            cluster: link,
         });
         if raft.is_some() {
             register_local_node(&context, &config, &node_id).await;
@@ -247,7 +300,7 @@ impl Agent {
         let exe = std::env::current_exe().context("cannot find the proconsul executable")?;
         let launch = dataplane_launch(&config, run_dir.path());
         let supervisor_task = tokio::spawn(Supervisor::new(exe, launch, hub, shutdown.clone()).run());
-        let heartbeat_task = tokio::spawn(heartbeat::run(publisher, raft.clone(), shutdown.clone()));
+        let heartbeat_task = tokio::spawn(heartbeat::run(publisher, raft.clone(), replica, shutdown.clone()));
 
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(banner::banner(&config, &node_id).as_bytes());
@@ -256,6 +309,7 @@ impl Agent {
         tracing::info!(target: "agent", "Consul agent running!");
         Ok(Agent {
             shutdown,
+            gossip,
             raft,
             server_task,
             supervisor_task,
@@ -273,6 +327,15 @@ impl Agent {
             ShutdownReason::Fatal(why) => tracing::error!(target: "agent", "fatal: {why}"),
         }
         tracing::info!(target: "agent", "Requesting shutdown");
+        if let Some(g) = &self.gossip {
+            // A leave (API, CLI) or an interrupted client announces it is
+            // leaving, so the others deregister it instead of failing it.
+            let leaving = matches!(reason, ShutdownReason::Leave)
+                || (self.raft.is_none() && matches!(reason, ShutdownReason::Signal("SIGINT")));
+            if leaving {
+                g.leave(Duration::from_millis(GOSSIP_LEAVE_WAIT_MS)).await;
+            }
+        }
         // The supervisor stops the data plane (bounded, then SIGKILL).
         let data_plane_wait = Duration::from_millis(DATAPLANE_EXIT_WAIT_MS + 500);
         if tokio::time::timeout(data_plane_wait, self.supervisor_task)
@@ -291,6 +354,9 @@ impl Agent {
             }
         }
         self.heartbeat_task.abort();
+        if let Some(g) = &self.gossip {
+            g.shutdown().await;
+        }
         tracing::info!(target: "agent", "shutdown complete");
         match reason {
             ShutdownReason::Fatal(_) => 1,
@@ -299,19 +365,40 @@ impl Agent {
     }
 }
 
-async fn start_raft(config: &Config, node_id: &str, publisher: Arc<Publisher>) -> anyhow::Result<RaftHandle> {
-    // `-dev` keeps raft in memory even when a data dir is given.
+async fn start_raft(
+    config: &Config,
+    node_id: &str,
+    publisher: Arc<Publisher>,
+    servers: tokio::sync::watch::Receiver<Vec<String>>,
+    faults: PeerFaults,
+) -> anyhow::Result<RaftHandle> {
+    // `-dev` keeps raft in memory even when a data dir is given, and runs
+    // a single server with no peer port.
+    let cluster = (!config.dev).then(|| ClusterOptions {
+        listen: std::net::SocketAddr::new(config.bind_addr, config.ports.server.max(0) as u16),
+        bootstrap_expect: if config.bootstrap { 1 } else { config.bootstrap_expect },
+        join: Vec::new(),
+        servers: Some(servers),
+        datacenter: config.datacenter.clone(),
+        join_retry_ms: config.cluster.retry_interval_ms.min(RAFT_JOIN_RETRY_MS_MAX),
+        faults,
+    });
+    let waits_for_peers = cluster.as_ref().is_some_and(|c| c.bootstrap_expect != 1);
     let options = RaftOptions {
         node_id: raft_node_id(node_id),
         rpc_addr: config.server_rpc_addr(),
         data_dir: config.data_dir.clone().filter(|_| !config.dev),
         dev: config.dev,
-        cluster: None,
+        cluster,
     };
     let raft = RaftHandle::start(options, publisher)
         .await
         .context("cannot start raft")?;
-    tracing::info!(target: "agent.server", "New leader elected: payload={}", config.node_name);
+    if waits_for_peers {
+        tracing::info!(target: "agent.server", "waiting for servers to join (bootstrap_expect = {})", config.bootstrap_expect);
+    } else {
+        tracing::info!(target: "agent.server", "New leader elected: payload={}", config.node_name);
+    }
     Ok(raft)
 }
 

@@ -50,6 +50,18 @@ impl Shutdown {
         self.reason.borrow().is_some()
     }
 
+    /// A `watch` that turns `true` at the trigger, for code that stops on a
+    /// plain flag (the client state stream). Needs a tokio runtime.
+    pub fn as_watch(&self) -> watch::Receiver<bool> {
+        let (tx, rx) = watch::channel(self.is_triggered());
+        let me = self.clone();
+        tokio::spawn(async move {
+            me.wait().await;
+            let _ = tx.send(true);
+        });
+        rx
+    }
+
     /// Waits for the trigger and returns its reason.
     pub async fn wait(&self) -> ShutdownReason {
         let mut rx = self.reason.subscribe();

@@ -11,6 +11,7 @@
 mod status;
 #[cfg(test)]
 mod tests;
+pub mod writes;
 
 pub use status::ReplicaStatus;
 

@@ -38,6 +38,7 @@ async fn server(n: u8) -> (RaftHandle, Arc<Publisher>, String) {
             join: vec![],
             datacenter: "dc1".into(),
             join_retry_ms: 100,
+            servers: None,
             faults: PeerFaults::default(),
         }),
     };
@@ -175,4 +176,30 @@ async fn a_bad_frame_fails_the_stream_instead_of_corrupting_the_replica() {
     .unwrap_err();
     assert!(!err.is_empty());
     assert_eq!(p.applied_index(), 0, "nothing applied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_write_goes_through_a_server_and_unreachable_ones_are_skipped() {
+    let (raft, server_pub, addr) = server(3).await;
+    let dead = free_addr(ip(4)).to_string();
+    let (_tx, servers) = watch::channel(vec![dead.clone(), addr.clone()]);
+    // Both orders of trying are covered by enough attempts.
+    for i in 0..6 {
+        let (index, result) = writes::forward_write(&servers, set(&format!("c/{i}")), &PeerFaults::default())
+            .await
+            .expect("a reachable server answers");
+        assert_eq!(result, CommandResult::Bool(true));
+        wait_index(&server_pub, index).await;
+    }
+    let (_tx, none) = watch::channel(vec![dead]);
+    let err = writes::forward_write(&none, set("x"), &PeerFaults::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status, 500);
+    let (_tx, empty) = watch::channel(Vec::new());
+    let err = writes::forward_write(&empty, set("x"), &PeerFaults::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.message, "No known Consul servers");
+    raft.shutdown().await;
 }

@@ -46,10 +46,7 @@ pub const AGENT_FLAGS: &[FlagSpec] = &[
     FlagSpec::value("domain", "DNS domain. Defaults to consul."),
     FlagSpec::boolean("enable-script-checks", "Allow script checks."),
     FlagSpec::value("http-port", "HTTP API port, -1 to disable. Defaults to 8500."),
-    FlagSpec::list(
-        "join",
-        "Alias of -retry-join (accepted; clustering is not available yet).",
-    ),
+    FlagSpec::list("join", "Alias of -retry-join (since Consul 1.15)."),
     FlagSpec::value("log-level", "trace, debug, info, warn or err. Defaults to info."),
     FlagSpec::value(
         "max-query-time",
@@ -66,9 +63,13 @@ pub const AGENT_FLAGS: &[FlagSpec] = &[
         "recursor",
         "Upstream DNS server (ip or ip:port) for names outside the domain. Repeatable.",
     ),
+    FlagSpec::value(
+        "retry-interval",
+        "Pause between join attempts (Go duration). Defaults to 30s.",
+    ),
     FlagSpec::list(
         "retry-join",
-        "Address to join (accepted; clustering is not available yet).",
+        "Address of an agent to join (gossip, port 8301 unless given). Repeatable; retried until it works.",
     ),
     FlagSpec::boolean("server", "Run as a server (raft voter)."),
     FlagSpec::value("server-port", "Server RPC (raft) port. Defaults to 8300."),
@@ -151,13 +152,10 @@ pub fn agent_args(args: &ParsedArgs) -> Result<AgentArgs, ConfigError> {
     if args.is_set("ui") {
         warnings.push("-ui is accepted for compatibility; there is no web UI".to_string());
     }
-    for name in ["join", "retry-join"] {
-        for addr in args.values(name) {
-            warnings.push(format!(
-                "-{name}={addr} ignored: joining other agents is not available yet"
-            ));
-        }
+    for (_, addr) in args.in_order(&["join", "retry-join"]) {
+        flags.cluster.retry_join.push(addr.to_string());
     }
+    flags.cluster.retry_interval = string("retry-interval");
     Ok(AgentArgs {
         flags,
         config_paths,
@@ -250,9 +248,10 @@ mod tests {
     }
 
     #[test]
-    fn compatibility_flags_warn() {
-        let a = agent(&["-ui", "-retry-join=s2", "-join", "s3"]).unwrap();
-        assert_eq!(a.warnings.len(), 3);
-        assert!(a.warnings[1].contains("-join=s3") || a.warnings[1].contains("-retry-join=s2"));
+    fn join_flags_collect_in_order_and_ui_warns() {
+        let a = agent(&["-ui", "-retry-join=s2", "-join", "s3", "-retry-interval=200ms"]).unwrap();
+        assert_eq!(a.warnings.len(), 1);
+        assert_eq!(a.flags.cluster.retry_join, vec!["s2", "s3"]);
+        assert_eq!(a.flags.cluster.retry_interval.as_deref(), Some("200ms"));
     }
 }

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use super::cluster;
 use super::definitions;
 use super::dns;
 use super::partial::PartialConfig;
@@ -115,9 +116,12 @@ pub const KNOWN_KEYS: &[(&str, Setter)] = &[
     ("ports.serf_wan", |c, v| set!(c.ports.serf_wan, integer(v)?)),
     ("ports.server", |c, v| set!(c.ports.server, integer(v)?)),
     ("recursors", dns::set_recursors),
+    ("retry_interval", cluster::set_retry_interval),
+    ("retry_join", cluster::set_retry_join),
     ("server", |c, v| set!(c.server, boolean(v)?)),
     ("service", definitions::set_services),
     ("services", definitions::set_services),
+    ("start_join", cluster::set_retry_join),
 ];
 
 /// The setter for an exact dotted path.

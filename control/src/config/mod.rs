@@ -16,6 +16,7 @@
 //! * [`duration`]: Go duration strings.
 //! * [`host`]: hostname and private addresses (the host facts).
 
+pub mod cluster;
 pub mod definitions;
 pub mod dns;
 pub mod duration;

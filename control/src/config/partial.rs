@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use super::cluster::PartialCluster;
 use super::dns::PartialDns;
 
 /// The `ports` block as given; -1 turns a listener off.
@@ -63,6 +64,8 @@ pub struct PartialConfig {
     pub dataplane_threads: Option<i64>,
     /// `dns_config`, `recursors`, `alt_domain`.
     pub dns: PartialDns,
+    /// `retry_join`, `retry_interval`.
+    pub cluster: PartialCluster,
 }
 
 fn over<T>(earlier: &mut Option<T>, later: Option<T>) {
@@ -116,6 +119,7 @@ impl PartialConfig {
         over(&mut self.http_max_conns_per_client, later.http_max_conns_per_client);
         over(&mut self.dataplane_threads, later.dataplane_threads);
         self.dns.merge(later.dns);
+        self.cluster.merge(later.cluster);
     }
 
     /// Merges sources in order (earliest first).

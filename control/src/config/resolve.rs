@@ -257,9 +257,10 @@ pub fn resolve(merged: PartialConfig, host: &HostFacts, mut warnings: Vec<String
             "'bootstrap_expect > 0' and 'bootstrap = true' are mutually exclusive",
         ));
     }
-    if bootstrap_expect > 1 {
+    if bootstrap_expect > 2 && bootstrap_expect % 2 == 0 {
         warnings.push(format!(
-            "bootstrap_expect = {bootstrap_expect}: multi-server clustering is not available yet, this server bootstraps a single-node cluster"
+            "bootstrap_expect = {bootstrap_expect}: an even number of servers tolerates no more failures than {}",
+            bootstrap_expect - 1
         ));
     }
     let data_dir = merged.data_dir.filter(|d| !d.is_empty()).map(PathBuf::from);
@@ -348,6 +349,7 @@ pub fn resolve(merged: PartialConfig, host: &HostFacts, mut warnings: Vec<String
         config_paths: Vec::new(),
         domain: domain(merged.domain.as_deref())?,
         dns: super::dns::resolve_dns(&merged.dns, &domain(merged.domain.as_deref())?)?,
+        cluster: super::cluster::resolve(&merged.cluster)?,
         node_meta: merged.node_meta,
         default_query_time_ms,
         max_query_time_ms,
@@ -557,7 +559,13 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.bootstrap_expect, 3);
-        assert!(c.warnings.iter().any(|w| w.contains("bootstrap_expect = 3")));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let c = with(|p| {
+            p.server = Some(true);
+            p.bootstrap_expect = Some(4);
+        })
+        .unwrap();
+        assert!(c.warnings.iter().any(|w| w.contains("bootstrap_expect = 4")));
     }
 
     #[test]

@@ -94,6 +94,8 @@ pub struct Config {
     pub dataplane_threads: usize,
     /// DNS settings (`dns_config`, `recursors`, `alt_domain`).
     pub dns: proconsul_shared::agent_info::DnsConfig,
+    /// `retry_join`, `retry_interval`.
+    pub cluster: super::cluster::ClusterConfig,
     /// Pretty-print every JSON response (`-dev`).
     pub pretty_json: bool,
     /// Things worth a warning at start-up (unknown keys, ignored flags).

@@ -117,9 +117,14 @@ pub async fn service<T: SyncTarget>(env: &HttpEnv<'_, T>, id: &str, query: &str)
     }
 }
 
-/// `GET /v1/agent/members`: this agent only until gossip exists.
+/// `GET /v1/agent/members`: every gossip member (this agent alone when
+/// gossip is off). `?wan` lists the same pool (one datacenter).
 pub fn members<T: SyncTarget>(env: &HttpEnv<'_, T>, query: &str) -> HttpAnswer {
-    json_answer(200, &json!([member(env.agent)]), pretty(env, query))
+    let list = match env.gossip {
+        Some(g) => g.members().iter().map(super::membership::member_json).collect(),
+        None => vec![member(env.agent)],
+    };
+    json_answer(200, &Value::Array(list), pretty(env, query))
 }
 
 /// This agent as a serf member.

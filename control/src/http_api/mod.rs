@@ -17,6 +17,7 @@ pub mod answer;
 pub mod catalog;
 pub mod check_def;
 pub mod fields;
+pub mod membership;
 pub mod render;
 pub mod service_def;
 
@@ -39,6 +40,8 @@ pub struct HttpEnv<'a, T: SyncTarget> {
     pub target: &'a T,
     pub agent: &'a AgentInfo,
     pub reload: &'a ReloadFn,
+    /// Gossip membership (`None`: this agent alone).
+    pub gossip: Option<&'a crate::gossip::Gossip>,
 }
 
 const GET: &str = "OPTIONS,GET";
@@ -77,6 +80,8 @@ pub async fn handle<T: SyncTarget>(env: &HttpEnv<'_, T>, call: &HttpCall) -> Htt
         Route::Service(id) => agent::service(env, id, query).await,
         Route::Checks => agent::checks(env, query),
         Route::Members => agent::members(env, query),
+        Route::Join(addr) => membership::join(env, addr).await,
+        Route::ForceLeave(node) => membership::force_leave(env, node, query),
         Route::ServiceRegister => agent::service_register(env, query, &call.body).await,
         Route::ServiceDeregister(id) => agent::service_deregister(env, id).await,
         Route::ServiceMaintenance(id) => agent::service_maintenance(env, id, query).await,
@@ -98,6 +103,10 @@ pub enum Route<'p> {
     Service(&'p str),
     Checks,
     Members,
+    /// `PUT /v1/agent/join/<address>`.
+    Join(&'p str),
+    /// `PUT /v1/agent/force-leave/<node>`.
+    ForceLeave(&'p str),
     ServiceRegister,
     ServiceDeregister(&'p str),
     ServiceMaintenance(&'p str),
@@ -127,7 +136,9 @@ pub fn route<'r>(rest: &'r str) -> (&'static str, Option<Route<'r>>) {
         "reload" => return (PUT, Some(Route::Reload)),
         _ => {}
     }
-    let puts: [(&str, RouteOf<'r>); 5] = [
+    let puts: [(&str, RouteOf<'r>); 7] = [
+        ("join/", Route::Join),
+        ("force-leave/", Route::ForceLeave),
         ("service/deregister/", Route::ServiceDeregister),
         ("service/maintenance/", Route::ServiceMaintenance),
         ("check/deregister/", Route::CheckDeregister),

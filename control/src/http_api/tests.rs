@@ -65,6 +65,7 @@ impl Fixture {
             target: &self.target,
             agent: &self.agent,
             reload: &no_reload,
+            gossip: None,
         };
         let call = HttpCall {
             method: method.into(),

@@ -30,10 +30,13 @@ use super::types::NodeId;
 pub struct ClusterOptions {
     /// Where to accept peers (`-bind` and the server port).
     pub listen: SocketAddr,
-    /// `-bootstrap-expect` (0 or 1: bootstrap alone).
+    /// 1: bootstrap alone (`-bootstrap`); N > 1: `-bootstrap-expect N`;
+    /// 0: never bootstrap, only join an existing cluster.
     pub bootstrap_expect: u32,
-    /// `-retry-join` / `-join` addresses (`ip:port` of other servers).
+    /// Server addresses (`ip:port` of their server port) to say hello to.
     pub join: Vec<String>,
+    /// More of them as gossip discovers servers (`None`: `join` only).
+    pub servers: Option<watch::Receiver<Vec<String>>>,
     pub datacenter: String,
     /// Pause between join attempts.
     pub join_retry_ms: u64,
@@ -92,7 +95,13 @@ pub async fn run_join_loop(service: Arc<PeerService>, options: ClusterOptions, m
     loop {
         attempt += 1;
         let mut views = Vec::new();
-        for addr in &options.join {
+        let mut targets = options.join.clone();
+        if let Some(servers) = &options.servers {
+            targets.extend(servers.borrow().iter().cloned());
+        }
+        targets.sort();
+        targets.dedup();
+        for addr in &targets {
             if *addr == me.rpc_addr {
                 continue;
             }

@@ -49,6 +49,7 @@ async fn start_three(base: u8) -> Vec<Server> {
                 join: join.clone(),
                 datacenter: "dc1".into(),
                 join_retry_ms: 100,
+                servers: None,
                 faults: PeerFaults::default(),
             }),
         };
@@ -229,6 +230,7 @@ async fn a_server_of_another_datacenter_is_refused() {
             join: vec![],
             datacenter: "dc1".into(),
             join_retry_ms: 100,
+            servers: None,
             faults: PeerFaults::default(),
         }),
     };

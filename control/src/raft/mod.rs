@@ -157,9 +157,10 @@ impl RaftHandle {
     }
 
     /// Cluster mode: listens for peers on the server port, then either
-    /// bootstraps alone (`bootstrap_expect <= 1` and no join addresses,
-    /// waiting to lead as a single server does) or starts the join loop and
-    /// returns at once (a leader comes when enough servers have joined).
+    /// bootstraps alone (`bootstrap_expect == 1`, waiting to lead as a
+    /// single server does) or starts the join loop and returns at once (a
+    /// leader comes when enough servers have joined; with 0, only by
+    /// joining an existing cluster).
     async fn start_cluster(
         opts: RaftOptions,
         cluster: ClusterOptions,
@@ -210,7 +211,8 @@ impl RaftHandle {
                 }),
             }),
         };
-        let alone = cluster.bootstrap_expect <= 1 && cluster.join.is_empty();
+        // `-bootstrap` (expect 1): lead alone now; others join it later.
+        let alone = cluster.bootstrap_expect == 1;
         if alone {
             if let Err(e) = handle.bootstrap_and_lead(&opts, start_last_log, wait_ms).await {
                 handle.shutdown().await;
@@ -317,6 +319,11 @@ impl RaftHandle {
         let wait = Duration::from_millis(WRITE_WAIT_MS_MAX);
         let outcome = tokio::time::timeout(wait, self.inner.raft.client_write(cmd)).await.ok();
         write_answer::answer(outcome)
+    }
+
+    /// Whether this server leads now.
+    pub fn is_leader(&self) -> bool {
+        self.inner.raft.metrics().borrow().current_leader == Some(self.inner.node_id)
     }
 
     /// The leader's address when another server leads (cluster mode).

@@ -36,8 +36,10 @@ pub use dispatch::ControlBackend;
 pub use hub::AttachHub;
 pub use server::ControlServer;
 
+use crate::agent::cluster::ClusterLink;
 use crate::agent::local::{LocalAgent, SyncTarget};
 use crate::agent::shutdown::{Shutdown, ShutdownReason};
+use crate::client_replica::writes::forward_write;
 use crate::http_api::{HttpEnv, ReloadFn};
 use crate::publish::Publisher;
 use crate::raft::RaftHandle;
@@ -55,6 +57,8 @@ pub struct ControlContext {
     pub local: Arc<LocalAgent>,
     /// Re-reads the config files (`PUT /v1/agent/reload`, SIGHUP).
     pub reload: Arc<ReloadFn>,
+    /// Gossip, the known servers, and a client's state stream.
+    pub cluster: ClusterLink,
 }
 
 impl SyncTarget for ControlContext {
@@ -71,7 +75,8 @@ impl ControlBackend for ControlContext {
     async fn write(&self, command: Command) -> Result<(u64, CommandResult), ControlError> {
         match &self.raft {
             Some(raft) => raft.write(command).await,
-            None => Err(dispatch::no_known_servers()),
+            // A client agent: through a server, which relays to the leader.
+            None => forward_write(&self.cluster.servers, command, &self.cluster.faults).await,
         }
     }
 
@@ -99,6 +104,7 @@ impl ControlBackend for ControlContext {
             target: self,
             agent: &self.agent,
             reload: self.reload.as_ref(),
+            gossip: self.cluster.gossip.as_ref(),
         };
         Ok(crate::http_api::handle(&env, &call).await)
     }
@@ -132,6 +138,14 @@ impl ReplicationSource for ControlContext {
     }
 
     fn cluster_status(&self) -> ClusterStatus {
-        self.raft.as_ref().map(RaftHandle::cluster_status).unwrap_or_default()
+        match (&self.raft, &self.cluster.replica) {
+            (Some(raft), _) => raft.cluster_status(),
+            // A client: the leader its server names, the servers gossip knows.
+            (None, Some(replica)) => ClusterStatus {
+                leader: replica.leader(),
+                peers: self.cluster.servers.borrow().clone(),
+            },
+            (None, None) => ClusterStatus::default(),
+        }
     }
 }
