@@ -179,9 +179,11 @@ fn ensure_health(m: &Member, state: &State, datacenter: &str, wanted: HealthChec
     };
     Some(Command::CatalogRegister(CatalogRegistration {
         node,
-        // The member's own agent owns its node's meta and tagged addresses;
-        // only a missing node or a moved address is written here.
-        skip_node_update: node_ok,
+        // The member's own agent owns its node's meta and tagged addresses:
+        // a missing node is created only if still missing when this applies
+        // (its agent may register it first), and an existing one is
+        // rewritten only when its address moved.
+        skip_node_update: existing.is_none() || node_ok,
         service: None,
         checks: vec![wanted],
     }))
@@ -405,6 +407,34 @@ mod tests {
         );
         assert!(state.nodes.get("c2").is_none(), "left → deregistered");
         assert!(reconcile(&later, &state, "dc1").is_empty());
+    }
+
+    #[test]
+    fn a_late_reconcile_never_wipes_the_meta_its_agent_registered() {
+        let members = vec![member("c1", 9, "node", MemberStatus::Alive)];
+        // Computed while the node was still missing...
+        let late = reconcile(&members, &State::default(), "dc1");
+        // ...applied after the agent registered its node with meta.
+        let mut state = State::default();
+        state.apply_command(
+            1,
+            &Command::NodeRegister(NodeRegistration {
+                id: String::new(),
+                node: "c1".into(),
+                address: "127.0.0.9".into(),
+                datacenter: "dc1".into(),
+                tagged_addresses: BTreeMap::new(),
+                meta: BTreeMap::from([("consul-network-segment".to_string(), String::new())]),
+            }),
+        );
+        let state = applied(&late, state);
+        assert!(state
+            .nodes
+            .get("c1")
+            .unwrap()
+            .meta
+            .contains_key("consul-network-segment"));
+        assert!(state.catalog.check("c1", SERF_HEALTH_CHECK_ID).is_some());
     }
 
     #[test]
