@@ -19,45 +19,40 @@ use tempfile::TempDir;
 const CONVERGE: Duration = Duration::from_secs(40);
 
 fn server_spec(dir: &TempDir, name: &str, ip: Ipv4Addr, expect: u32, join: &[Ipv4Addr]) -> AgentSpec {
-    let mut args = vec![
-        "agent".to_string(),
-        "-server".into(),
-        format!("-bootstrap-expect={expect}"),
-        format!("-data-dir={}", dir.path().join(name).display()),
-        format!("-node={name}"),
-        "-client".into(),
-        ip.to_string(),
-        "-bind".into(),
-        ip.to_string(),
-        "-retry-interval=200ms".into(),
-    ];
-    args.extend(join.iter().map(|j| format!("-retry-join={j}")));
-    AgentSpec {
+    agent_spec(
+        dir,
+        name,
         ip,
-        http_port: 8500,
-        dns_port: 8600,
-        data_dir: Some(dir.path().join(name)),
-        args,
-    }
+        &["-server".into(), format!("-bootstrap-expect={expect}")],
+        join,
+    )
 }
 
 fn client_spec(dir: &TempDir, name: &str, ip: Ipv4Addr, join: &[Ipv4Addr]) -> AgentSpec {
-    let mut args = vec![
-        "agent".to_string(),
-        format!("-data-dir={}", dir.path().join(name).display()),
+    agent_spec(dir, name, ip, &[], join)
+}
+
+/// A durable agent on `ip` (every port at its default) with its own data
+/// dir under `dir`, `role` flags, and `-retry-join` for each of `join`.
+fn agent_spec(dir: &TempDir, name: &str, ip: Ipv4Addr, role: &[String], join: &[Ipv4Addr]) -> AgentSpec {
+    let data_dir = dir.path().join(name);
+    let mut args = vec!["agent".to_string()];
+    args.extend(role.iter().cloned());
+    args.extend([
+        format!("-data-dir={}", data_dir.display()),
         format!("-node={name}"),
         "-client".into(),
         ip.to_string(),
         "-bind".into(),
         ip.to_string(),
         "-retry-interval=200ms".into(),
-    ];
+    ]);
     args.extend(join.iter().map(|j| format!("-retry-join={j}")));
     AgentSpec {
         ip,
         http_port: 8500,
         dns_port: 8600,
-        data_dir: Some(dir.path().join(name)),
+        data_dir: Some(data_dir),
         args,
     }
 }

@@ -31,6 +31,7 @@ pub mod members;
 pub mod operator;
 pub mod reload;
 pub mod services;
+pub mod subcommand;
 pub mod validate;
 pub mod version;
 

@@ -42,20 +42,16 @@ pub fn path_with_segment(prefix: &str, segment: &str) -> String {
 }
 
 pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
-    let rest = args.get(1..).unwrap_or(&[]);
-    match args.first().map(String::as_str) {
-        Some("services") => services::run(rest, io),
-        Some("nodes") => nodes::run(rest, io),
-        Some("datacenters") => datacenters::run(rest, io),
-        Some("-h" | "-help" | "--help") => {
-            let _ = io.err.write_all(USAGE.as_bytes());
-            0
-        }
-        _ => {
-            let _ = io.err.write_all(USAGE.as_bytes());
-            1
-        }
-    }
+    crate::cli::subcommand::dispatch(
+        args,
+        io,
+        USAGE,
+        &[
+            ("services", services::run),
+            ("nodes", nodes::run),
+            ("datacenters", datacenters::run),
+        ],
+    )
 }
 
 #[cfg(test)]

@@ -39,20 +39,12 @@ pub fn kv_path(key: &str) -> String {
 }
 
 pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
-    let rest = args.get(1..).unwrap_or(&[]);
-    match args.first().map(String::as_str) {
-        Some("get") => get::run(rest, io),
-        Some("put") => put::run(rest, io),
-        Some("delete") => delete::run(rest, io),
-        Some("-h" | "-help" | "--help") => {
-            let _ = io.err.write_all(USAGE.as_bytes());
-            0
-        }
-        _ => {
-            let _ = io.err.write_all(USAGE.as_bytes());
-            1
-        }
-    }
+    crate::cli::subcommand::dispatch(
+        args,
+        io,
+        USAGE,
+        &[("get", get::run), ("put", put::run), ("delete", delete::run)],
+    )
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 pub mod list_peers;
 pub mod remove_peer;
 
+use super::subcommand::dispatch;
 use super::Io;
 
 const USAGE: &str = "Usage: proconsul operator <subcommand> [options]
@@ -22,27 +23,17 @@ Subcommands:
     remove-peer    Remove a server from the Raft configuration
 ";
 
-fn help_or_fail(args: &[String], usage: &str, io: &mut Io<'_>) -> i32 {
-    let _ = io.err.write_all(usage.as_bytes());
-    match args.first().map(String::as_str) {
-        Some("-h" | "-help" | "--help") => 0,
-        _ => 1,
-    }
+pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
+    dispatch(args, io, USAGE, &[("raft", raft)])
 }
 
-pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
-    match args.first().map(String::as_str) {
-        Some("raft") => {
-            let raft_args = &args[1..];
-            let rest = raft_args.get(1..).unwrap_or(&[]);
-            match raft_args.first().map(String::as_str) {
-                Some("list-peers") => list_peers::run(rest, io),
-                Some("remove-peer") => remove_peer::run(rest, io),
-                _ => help_or_fail(raft_args, RAFT_USAGE, io),
-            }
-        }
-        _ => help_or_fail(args, USAGE, io),
-    }
+fn raft(args: &[String], io: &mut Io<'_>) -> i32 {
+    dispatch(
+        args,
+        io,
+        RAFT_USAGE,
+        &[("list-peers", list_peers::run), ("remove-peer", remove_peer::run)],
+    )
 }
 
 #[cfg(test)]

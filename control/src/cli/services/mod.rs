@@ -17,19 +17,12 @@ Subcommands:
 ";
 
 pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
-    let rest = args.get(1..).unwrap_or(&[]);
-    match args.first().map(String::as_str) {
-        Some("register") => register::run(rest, io),
-        Some("deregister") => deregister::run(rest, io),
-        Some("-h" | "-help" | "--help") => {
-            let _ = io.err.write_all(USAGE.as_bytes());
-            0
-        }
-        _ => {
-            let _ = io.err.write_all(USAGE.as_bytes());
-            1
-        }
-    }
+    crate::cli::subcommand::dispatch(
+        args,
+        io,
+        USAGE,
+        &[("register", register::run), ("deregister", deregister::run)],
+    )
 }
 
 #[cfg(test)]
