@@ -295,3 +295,65 @@ fn a_killed_client_turns_critical_and_leaves_dns_and_a_left_one_is_deregistered(
         }
     });
 }
+
+/// The members `a` sees, by name, with their status codes.
+fn member_statuses(a: &Agent) -> Vec<(String, u64)> {
+    let members = a.get("/v1/agent/members").json();
+    let mut out: Vec<(String, u64)> = members
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|x| {
+                    (
+                        x["Name"].as_str().unwrap_or("").to_string(),
+                        x["Status"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+#[test]
+fn join_and_force_leave_over_http() {
+    let a = AgentSpec::dev().arg("-node=join-a").spawn();
+    let mut b = AgentSpec::dev().arg("-node=join-b").spawn();
+
+    // Joining an address where no agent listens is an error, with the reason.
+    let nobody = fresh_loopback_ip();
+    let r = b.put(&format!("/v1/agent/join/{nobody}"), b"");
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(r.text().contains(&nobody.to_string()), "{}", r.text());
+
+    let r = b.put(&format!("/v1/agent/join/{}", a.ip()), b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let both = vec![("join-a".to_string(), 1), ("join-b".to_string(), 1)];
+    eventually("both see both alive", || {
+        for x in [&a, &b] {
+            let seen = member_statuses(x);
+            if seen != both {
+                return Err(format!("{} sees {seen:?}", x.ip()));
+            }
+        }
+        Ok(())
+    });
+
+    // b dies: a marks it failed (4); force-leave turns it into left (3).
+    kill_node(&mut b);
+    eventually("b failed", || {
+        match member_statuses(&a).iter().find(|(n, _)| n == "join-b") {
+            Some((_, 4)) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let r = a.put("/v1/agent/force-leave/join-b", b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    eventually("b left", || {
+        match member_statuses(&a).iter().find(|(n, _)| n == "join-b") {
+            Some((_, 3)) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+}
