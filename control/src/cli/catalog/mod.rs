@@ -5,6 +5,8 @@ pub mod datacenters;
 pub mod nodes;
 pub mod services;
 
+use std::collections::BTreeMap;
+
 use super::client::Query;
 use super::Io;
 
@@ -39,6 +41,31 @@ pub fn path_with_segment(prefix: &str, segment: &str) -> String {
         }
     }
     out
+}
+
+/// What `catalog nodes` and `catalog services` start with: their flags
+/// parsed (no positionals), `-node-meta` as a map, and a client; or the
+/// exit code after the usage or error was printed.
+pub(super) fn start(
+    flags: &[crate::cli::flags::FlagSpec],
+    args: &[String],
+    usage: &str,
+    io: &mut Io<'_>,
+) -> Result<
+    (
+        crate::cli::flags::ParsedArgs,
+        BTreeMap<String, String>,
+        crate::cli::http_client::Client,
+    ),
+    i32,
+> {
+    let table = crate::cli::client::flag_table(flags, true);
+    let parsed = crate::cli::parse_or_usage(&table, args, usage, io)?;
+    crate::cli::client::no_positionals(&parsed, usage, io)?;
+    let node_meta = crate::cli::map_flag::map_flag(&parsed, "node-meta")
+        .map_err(|e| crate::cli::client::usage_error(&e.to_string(), usage, io))?;
+    let client = crate::cli::client::connect_or_complain(&parsed, io)?;
+    Ok((parsed, node_meta, client))
 }
 
 pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {

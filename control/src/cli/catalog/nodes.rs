@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{node_meta_query, path_with_segment};
-use crate::cli::client::{connect_or_complain, flag_table, get_ok, no_positionals, usage_error, Query};
+use crate::cli::client::{get_ok, Query};
 use crate::cli::columnize::columnize;
 use crate::cli::flags::FlagSpec;
-use crate::cli::map_flag::{load_data_source, map_flag};
-use crate::cli::{parse_or_usage, Io};
+use crate::cli::map_flag::load_data_source;
+use crate::cli::Io;
 
 const USAGE: &str = "Usage: proconsul catalog nodes [options]
 
@@ -109,20 +109,8 @@ pub fn render(rows: &[NodeRow], detailed: bool) -> String {
 }
 
 pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
-    let table = flag_table(FLAGS, true);
-    let parsed = match parse_or_usage(&table, args, USAGE, io) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    if let Err(code) = no_positionals(&parsed, USAGE, io) {
-        return code;
-    }
-    let node_meta = match map_flag(&parsed, "node-meta") {
-        Ok(m) => m,
-        Err(e) => return usage_error(&e.to_string(), USAGE, io),
-    };
-    let client = match connect_or_complain(&parsed, io) {
-        Ok(c) => c,
+    let (parsed, node_meta, client) = match super::start(FLAGS, args, USAGE, io) {
+        Ok(started) => started,
         Err(code) => return code,
     };
     let filter = match parsed.value("filter").filter(|f| !f.is_empty()) {

@@ -6,11 +6,10 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{node_meta_query, path_with_segment};
-use crate::cli::client::{connect_or_complain, flag_table, get_ok, no_positionals, usage_error, Query};
+use crate::cli::client::{get_ok, Query};
 use crate::cli::columnize::tabwrite_pairs;
 use crate::cli::flags::FlagSpec;
-use crate::cli::map_flag::map_flag;
-use crate::cli::{parse_or_usage, Io};
+use crate::cli::Io;
 
 const USAGE: &str = "Usage: proconsul catalog services [options]
 
@@ -78,20 +77,8 @@ pub fn render(services: &BTreeMap<String, Vec<String>>, with_tags: bool) -> Stri
 }
 
 pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
-    let table = flag_table(FLAGS, true);
-    let parsed = match parse_or_usage(&table, args, USAGE, io) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    if let Err(code) = no_positionals(&parsed, USAGE, io) {
-        return code;
-    }
-    let node_meta = match map_flag(&parsed, "node-meta") {
-        Ok(m) => m,
-        Err(e) => return usage_error(&e.to_string(), USAGE, io),
-    };
-    let client = match connect_or_complain(&parsed, io) {
-        Ok(c) => c,
+    let (parsed, node_meta, client) = match super::start(FLAGS, args, USAGE, io) {
+        Ok(started) => started,
         Err(code) => return code,
     };
     let mut query = Query::default();
