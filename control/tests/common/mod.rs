@@ -5,12 +5,14 @@
 //! * [`http`]: a tiny HTTP/1.1 client (exact bytes in, exact bytes out).
 //! * [`dns`]: DNS queries over UDP and TCP.
 //! * [`process`]: PIDs, signals, `/proc`.
+//! * [`cluster`]: server and client specs for multi-agent clusters.
 //! * [`run`]: run the binary to completion with a time bound.
 //!
 //! Each test binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code, unused_imports)]
 
 pub mod agent;
+pub mod cluster;
 pub mod dns;
 pub mod http;
 pub mod process;
