@@ -16,6 +16,7 @@ pub mod tcp;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub mod udp;
+pub mod udp_batch;
 pub mod wire;
 pub mod zone;
 

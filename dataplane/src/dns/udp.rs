@@ -1,11 +1,18 @@
-//! The DNS UDP server of one core: receive, answer from the core's view,
-//! send. Buffers are owned by the loop and reused for every datagram.
+//! The DNS UDP server of one core: receive a batch, answer it from the
+//! core's view, send the batch ([`UdpBatch`]: one `recvmmsg` and one
+//! `sendmmsg` per up to 32 queries, buffers reused). When the socket is
+//! empty the task waits for readiness; after each batch it yields so HTTP
+//! and DNS-over-TCP on the same core are served between batches.
 //! Names for the recursors are forwarded by spawned tasks (at most
 //! [`RECURSIONS_IN_FLIGHT_MAX`] at once; beyond that SERVFAIL).
 
 use std::cell::Cell;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use monoio::net::udp::UdpSocket;
@@ -13,62 +20,132 @@ use monoio::net::udp::UdpSocket;
 use crate::core::Core;
 use crate::dns::answer::write_servfail;
 use crate::dns::recursor::{forward_udp, RECURSIONS_IN_FLIGHT_MAX};
-use crate::dns::wire::UDP_PAYLOAD_BYTES_MAX;
+use crate::dns::udp_batch::UdpBatch;
 use crate::dns::{unix_now_s, Outcome, Responder, Transport};
 
 /// Pause after a receive error so a persistent one cannot spin the core.
 const RECV_ERROR_PAUSE: Duration = Duration::from_millis(10);
 
+/// Send attempts for one batch (waiting for writability between them)
+/// before its remaining answers are dropped, as a full socket buffer
+/// drops datagrams anyway.
+const SEND_ATTEMPTS_MAX: usize = 4;
+
 /// Serves `socket` until the task is dropped.
 pub async fn serve(core: Rc<Core>, socket: UdpSocket) {
     let socket = Rc::new(socket);
+    let fd = socket.as_raw_fd();
     let in_flight = Rc::new(Cell::new(0usize));
     let mut responder = Responder::default();
-    let mut request: Vec<u8> = Vec::with_capacity(UDP_PAYLOAD_BYTES_MAX);
-    let mut response: Vec<u8> = Vec::with_capacity(UDP_PAYLOAD_BYTES_MAX);
+    let mut batch = UdpBatch::default();
     loop {
-        request.clear();
-        let (received, buf) = socket.recv_from(request).await;
-        request = buf;
-        let peer = match received {
-            Ok((_, peer)) => peer,
+        let received = match batch.recv(fd) {
+            Ok(0) => {
+                if let Err(e) = socket.readable(false).await {
+                    tracing::debug!(error = %e, "dns udp readiness wait failed");
+                    monoio::time::sleep(RECV_ERROR_PAUSE).await;
+                }
+                continue;
+            }
+            Ok(n) => n,
             Err(e) => {
                 tracing::debug!(error = %e, "dns udp receive failed");
                 monoio::time::sleep(RECV_ERROR_PAUSE).await;
                 continue;
             }
         };
-        let view = core.view();
-        let outcome = responder.respond(&request, Transport::Udp, &view, unix_now_s(), &mut response);
-        drop(view);
-        match outcome {
-            Outcome::Drop => continue,
-            Outcome::Send => {}
+        answer_batch(&core, &socket, &in_flight, &mut responder, &mut batch, received);
+        send_batch(&socket, &mut batch).await;
+        YieldNow(false).await;
+    }
+}
+
+/// Answers the `received` queries of `batch`, queueing their responses.
+fn answer_batch(
+    core: &Core,
+    socket: &Rc<UdpSocket>,
+    in_flight: &Rc<Cell<usize>>,
+    responder: &mut Responder,
+    batch: &mut UdpBatch,
+    received: usize,
+) {
+    let view = core.view();
+    let now_unix_s = unix_now_s();
+    for slot in 0..received {
+        let peer = batch.peer(slot);
+        let (query, _truncated, out) = batch.query_and_response(slot);
+        let send = match responder.respond(query, Transport::Udp, &view, now_unix_s, out) {
+            Outcome::Drop => false,
+            Outcome::Send => true,
             Outcome::Recurse => {
                 let zone = responder.zone().expect("a zone after answering");
-                if in_flight.get() < RECURSIONS_IN_FLIGHT_MAX {
-                    let timeout = Duration::from_millis(zone.recursor_timeout_ms);
-                    monoio::spawn(recurse(
-                        socket.clone(),
-                        in_flight.clone(),
-                        request.clone(),
-                        zone.recursors.clone(),
-                        timeout,
-                        peer,
-                    ));
-                    continue;
-                }
-                tracing::debug!(limit = RECURSIONS_IN_FLIGHT_MAX, "dns recursions at their limit");
-                if !write_servfail(&request, &mut response) {
-                    continue;
+                match peer {
+                    Some(peer) if in_flight.get() < RECURSIONS_IN_FLIGHT_MAX => {
+                        let timeout = Duration::from_millis(zone.recursor_timeout_ms);
+                        monoio::spawn(recurse(
+                            socket.clone(),
+                            in_flight.clone(),
+                            query.to_vec(),
+                            zone.recursors.clone(),
+                            timeout,
+                            peer,
+                        ));
+                        false
+                    }
+                    _ => {
+                        tracing::debug!(limit = RECURSIONS_IN_FLIGHT_MAX, "dns recursions at their limit");
+                        out.clear();
+                        write_servfail(query, out)
+                    }
                 }
             }
+        };
+        if send {
+            batch.queue_response(slot);
         }
-        let (sent, buf) = socket.send_to(response, peer).await;
-        response = buf;
-        if let Err(e) = sent {
-            tracing::debug!(error = %e, %peer, "dns udp send failed");
+    }
+}
+
+/// Sends the queued responses, waiting for writability a bounded number
+/// of times; what is left after that is dropped, like any datagram a full
+/// socket buffer refuses.
+async fn send_batch(socket: &UdpSocket, batch: &mut UdpBatch) {
+    let fd = socket.as_raw_fd();
+    for _ in 0..SEND_ATTEMPTS_MAX {
+        match batch.send(fd) {
+            Ok(sent) if sent.pending == 0 => return,
+            Ok(_) => {
+                if socket.writable(false).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "dns udp send failed; dropping that answer");
+                batch.drop_oldest_queued();
+            }
         }
+    }
+    if batch.queued() > 0 {
+        tracing::debug!(dropped = batch.queued(), "dns udp socket stayed full; answers dropped");
+        while batch.queued() > 0 {
+            batch.drop_oldest_queued();
+        }
+    }
+}
+
+/// Lets every other ready task on the core run once.
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 
