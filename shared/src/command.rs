@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{HealthCheck, ServiceInstance};
+use crate::state::{HealthCheck, ServiceInstance, UserEvent};
 use crate::txn::{TxnError, TxnKvOp, TxnResult};
 
 /// One replicated write.
@@ -44,6 +44,9 @@ pub enum Command {
         service_id: Option<String>,
         check_id: Option<String>,
     },
+    /// `PUT /v1/event/fire/<name>`: a user event for every agent. Its
+    /// `ltime` is set to the raft index when applied.
+    EventFire(UserEvent),
 }
 
 /// One catalog registration. Unchanged parts are not rewritten (their

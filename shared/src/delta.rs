@@ -11,10 +11,10 @@
 use rkyv::rancor;
 use serde::{Deserialize, Serialize};
 
-use crate::state::{HealthCheck, KvEntry, Node, ServiceInstance};
+use crate::state::{HealthCheck, KvEntry, Node, ServiceInstance, UserEvent};
 
 /// Bumped whenever the archived layout of [`Delta`] changes.
-pub const DELTA_FORMAT_VERSION: u32 = 2;
+pub const DELTA_FORMAT_VERSION: u32 = 3;
 
 /// One change inside a delta.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -47,6 +47,8 @@ pub enum DeltaOp {
         check_id: String,
         index: u64,
     },
+    /// A user event (its `ltime` is the delta's index).
+    EventPut(UserEvent),
 }
 
 /// Everything one raft entry changed. `ops` is empty for entries that
@@ -108,6 +110,15 @@ impl Delta {
                 DeltaOp::ServiceDelete { node, service_id, .. } => node.len() + service_id.len() + 24,
                 DeltaOp::CheckPut(c) => c.check_id.len() + c.name.len() + c.output.len() + c.notes.len() + 512,
                 DeltaOp::CheckDelete { node, check_id, .. } => node.len() + check_id.len() + 24,
+                DeltaOp::EventPut(e) => {
+                    e.id.len()
+                        + e.name.len()
+                        + e.payload.as_ref().map_or(0, Vec::len)
+                        + e.node_filter.len()
+                        + e.service_filter.len()
+                        + e.tag_filter.len()
+                        + 64
+                }
             })
             .sum::<usize>()
             + 16

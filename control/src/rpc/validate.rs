@@ -6,6 +6,7 @@
 use proconsul_shared::command::{CatalogRegistration, Command, NodeRegistration};
 use proconsul_shared::ipc::messages::ControlError;
 use proconsul_shared::limits::{KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, TXN_OPS_MAX};
+use proconsul_shared::state::{UserEvent, USER_EVENT_BYTES_MAX};
 
 /// Longest node name or address accepted, in bytes.
 pub const NODE_FIELD_BYTES_MAX: usize = 256;
@@ -138,7 +139,21 @@ pub fn validate(command: &Command) -> Result<(), ControlError> {
             Ok(())
         }
         Command::CatalogRegister(reg) => registration(reg),
+        Command::EventFire(event) => user_event(event),
     }
+}
+
+fn user_event(event: &UserEvent) -> Result<(), ControlError> {
+    if event.name.is_empty() {
+        return Err(bad_request("User event missing name".into()));
+    }
+    if event.size_bytes() > USER_EVENT_BYTES_MAX {
+        return Err(ControlError {
+            status: 500,
+            message: format!("user event exceeds configured limit of {USER_EVENT_BYTES_MAX} bytes before encoding"),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -152,6 +167,27 @@ mod tests {
             value: vec![b'x'; len],
             flags: 0,
         }
+    }
+
+    #[test]
+    fn user_events_need_a_name_and_fit_the_size_limit() {
+        let event = |name: &str, payload: usize| {
+            Command::EventFire(UserEvent {
+                id: "0f2b5a0e-6f4c-4c1e-9d55-1f4f3c1c0a11".into(),
+                name: name.into(),
+                payload: Some(vec![b'x'; payload]),
+                version: 1,
+                ..UserEvent::default()
+            })
+        };
+        assert_eq!(validate(&event("deploy", 10)), Ok(()));
+        assert_eq!(validate(&event("", 10)).unwrap_err().status, 400);
+        let too_big = validate(&event("deploy", USER_EVENT_BYTES_MAX)).unwrap_err();
+        assert_eq!(too_big.status, 500);
+        assert!(
+            too_big.message.contains("exceeds configured limit of 512 bytes"),
+            "{too_big:?}"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod blocking;
 pub mod catalog;
 pub mod duration;
 pub mod duration_text;
+pub mod event;
 pub mod forwarded;
 pub mod go_quote;
 pub mod health;
@@ -119,6 +120,8 @@ pub fn handle(req: &ApiRequest<'_>, view: &View, leader: LeaderStatus) -> Outcom
         Route::HealthChecks => health::service_checks(req, rest, view, leader),
         Route::HealthService => health::service(req, rest, view, leader),
         Route::HealthState => health::state_checks(req, rest, view, leader),
+        Route::EventFire => event::fire(req, rest, view, leader, rand::random()),
+        Route::EventList => event::list(req, view),
     }
 }
 

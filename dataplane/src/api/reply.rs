@@ -24,6 +24,9 @@ pub enum ReplyKind {
     /// A request forwarded whole (`ControlOp::Http`): the control plane's
     /// answer, verbatim.
     Http,
+    /// `PUT /v1/event/fire`: the event, found in the view by its write's
+    /// index and its UUID (as two numbers, to stay `Copy`).
+    EventFired { pretty: bool, id_high: u64, id_low: u64 },
 }
 
 /// Renders `result` for an endpoint of kind `kind`. `view` is the view
@@ -34,6 +37,14 @@ pub fn render_reply(kind: ReplyKind, result: Result<ControlReply, ControlError>,
         // The control plane is away: `/agent/self` still answers, without stats.
         (ReplyKind::AgentSelf { pretty }, Err(_)) => render_self(&view.agent, &Stats::new(), pretty),
         (_, Err(error)) => error_response(&error),
+        (
+            ReplyKind::EventFired {
+                pretty,
+                id_high,
+                id_low,
+            },
+            Ok(ControlReply::Written { index, .. }),
+        ) => super::event::render_fired(view, index, (id_high, id_low), pretty),
         (ReplyKind::Bool { pretty }, Ok(ControlReply::Written { result, .. })) => match result {
             CommandResult::Bool(value) => bool_response(value, pretty),
             CommandResult::Done => bool_response(true, pretty),

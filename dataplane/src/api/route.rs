@@ -28,6 +28,8 @@ pub enum Route {
     HealthChecks,
     HealthService,
     HealthState,
+    EventFire,
+    EventList,
 }
 
 impl Route {
@@ -157,6 +159,18 @@ pub const ENDPOINTS: &[Endpoint] = &[
         route: Route::CatalogDeregister,
         methods: &[Method::Put],
         allow: "OPTIONS,PUT",
+    },
+    Endpoint {
+        pattern: "/v1/event/fire/",
+        route: Route::EventFire,
+        methods: &[Method::Put],
+        allow: "OPTIONS,PUT",
+    },
+    Endpoint {
+        pattern: "/v1/event/list",
+        route: Route::EventList,
+        methods: GET,
+        allow: "OPTIONS,GET",
     },
     // After the agent endpoints served here: everything else under
     // `/v1/agent/` goes to the control plane, which checks methods itself.

@@ -40,6 +40,8 @@ pub struct ChangeSet {
     pub services_table: bool,
     /// Whether the checks table changed.
     pub checks_table: bool,
+    /// Whether a user event arrived.
+    pub events: bool,
 }
 
 impl ChangeSet {
@@ -60,6 +62,7 @@ impl ChangeSet {
             && !self.all_services
             && !self.services_table
             && !self.checks_table
+            && !self.events
             && self.kv_keys.is_empty()
             && self.kv_trees.is_empty()
             && self.services.is_empty()
@@ -173,6 +176,7 @@ impl ChangeSet {
                     self.push_check_target(state, old);
                 }
             }
+            DeltaOp::EventPut(_) => self.events = true,
         }
     }
 
@@ -183,6 +187,7 @@ impl ChangeSet {
         self.all_services |= other.all_services;
         self.services_table |= other.services_table;
         self.checks_table |= other.checks_table;
+        self.events |= other.events;
         if other.wake_all {
             self.collapse();
         }

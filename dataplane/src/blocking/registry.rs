@@ -16,7 +16,7 @@ use crate::blocking::watch::{WatchItem, WatchSet};
 
 /// Identifies one parked query. Stale ids (of deregistered queries) are
 /// recognised and ignored: the slot carries a generation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ParkId {
     slot: u32,
     generation: u32,
@@ -58,6 +58,7 @@ pub struct WatchRegistry<T> {
     by_service: HashMap<String, HashSet<ParkId>>,
     services_table: HashSet<ParkId>,
     checks_table: HashSet<ParkId>,
+    events: HashSet<ParkId>,
     everything: HashSet<ParkId>,
     round: u64,
 }
@@ -77,6 +78,7 @@ impl<T> WatchRegistry<T> {
             by_service: HashMap::new(),
             services_table: HashSet::new(),
             checks_table: HashSet::new(),
+            events: HashSet::new(),
             everything: HashSet::new(),
             round: 0,
         }
@@ -149,6 +151,9 @@ impl<T> WatchRegistry<T> {
                 WatchItem::Checks => {
                     self.checks_table.insert(id);
                 }
+                WatchItem::Events => {
+                    self.events.insert(id);
+                }
                 WatchItem::Everything => {
                     self.everything.insert(id);
                 }
@@ -209,6 +214,9 @@ impl<T> WatchRegistry<T> {
                 }
                 WatchItem::Checks => {
                     self.checks_table.remove(&id);
+                }
+                WatchItem::Events => {
+                    self.events.remove(&id);
                 }
                 WatchItem::Everything => {
                     self.everything.remove(&id);
@@ -276,6 +284,9 @@ impl<T> WatchRegistry<T> {
             }
             if changes.checks_table {
                 hits.extend(self.checks_table.iter().copied());
+            }
+            if changes.events {
+                hits.extend(self.events.iter().copied());
             }
             if !changes.is_empty() {
                 hits.extend(self.everything.iter().copied());

@@ -17,6 +17,8 @@ pub enum WatchItem {
     Services,
     /// Any change to the checks table (`/v1/health/state/<s>`, `/v1/health/node/<n>`).
     Checks,
+    /// A new user event (`/v1/event/list`).
+    Events,
     /// Any change at all (coarse endpoints).
     Everything,
 }

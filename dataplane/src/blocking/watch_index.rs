@@ -15,6 +15,7 @@ pub fn item_index(state: &State, item: &WatchItem) -> u64 {
         WatchItem::Service(name) => state.catalog.service_index(name),
         WatchItem::Services => state.catalog.services_table_index(),
         WatchItem::Checks => state.catalog.checks_table_index(),
+        WatchItem::Events => state.events.table_index(),
         WatchItem::Everything => state.index(),
     }
 }

@@ -8,12 +8,14 @@
 
 mod catalog;
 mod catalog_apply;
+mod events;
 mod kv;
 mod node;
 
 pub use catalog::{
     Catalog, CatalogKey, CheckDefinition, CheckStatus, HealthCheck, ServiceAddress, ServiceInstance, Weights,
 };
+pub use events::{EventLog, UserEvent, EVENTS_KEPT_MAX, USER_EVENT_BYTES_MAX};
 pub use kv::{KvEntry, KvTable};
 pub use node::{Node, NodeTable};
 
@@ -30,6 +32,8 @@ pub struct State {
     pub nodes: NodeTable,
     /// Services and checks.
     pub catalog: Catalog,
+    /// Recent user events (not in snapshots).
+    pub events: EventLog,
 }
 
 impl State {
@@ -122,6 +126,15 @@ impl State {
                 self.deregister(node, service_id.as_deref(), check_id.as_deref(), index, &mut ops);
                 CommandResult::Done
             }
+            Command::EventFire(event) => {
+                let event = UserEvent {
+                    ltime: index,
+                    ..event.clone()
+                };
+                self.events.push(event.clone());
+                ops.push(DeltaOp::EventPut(event));
+                CommandResult::Done
+            }
         };
         (result, Delta { index, ops })
     }
@@ -170,6 +183,7 @@ impl State {
                 DeltaOp::CheckDelete { node, check_id, index } => {
                     self.catalog.delete_check(node, check_id, *index);
                 }
+                DeltaOp::EventPut(event) => self.events.push(event.clone()),
             }
         }
         true
@@ -181,6 +195,7 @@ impl State {
             kv,
             nodes,
             catalog,
+            events: EventLog::default(),
         }
     }
 
