@@ -41,6 +41,14 @@ pub enum Command {
     /// Holds many concurrent blocking KV queries; measures memory per
     /// parked query, idle CPU and the fan-out of writes.
     Watch(crate::watch::WatchArgs),
+    /// Closed-loop KV writes from C clients (Proconsul or etcd): acked writes/s, latency.
+    Put(crate::write::put::PutArgs),
+    /// Time from a write on the leader until a client agent shows it (HTTP, DNS).
+    Visibility(crate::write::visibility::VisibilityArgs),
+    /// Kill the leader under writes; time to the next acknowledged write.
+    Failover(crate::write::failover::FailoverArgs),
+    /// A check's result on an agent until its service leaves (and rejoins) that agent's DNS.
+    CheckFlip(crate::write::check_flip::CheckFlipArgs),
 }
 
 /// What every measured run shares: how long, whom to meter, where results go.

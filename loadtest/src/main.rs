@@ -8,7 +8,10 @@
 //! Sub-commands: `http` (keep-alive GET load over epoll), `dns` (UDP with
 //! `sendmmsg`/`recvmmsg`, closed loop or fixed rate), `prepare-kv` and
 //! `prepare-catalog` (write the data the loads read), `watch` (many parked
-//! blocking queries: memory per query, idle CPU, fan-out of one write). See docs/BENCHMARKS.md for the procedures.
+//! blocking queries: memory per query, idle CPU, fan-out of one write),
+//! `put`, `visibility` and `failover` (cluster writes against Proconsul or
+//! etcd: throughput, write-to-client visibility, leader-kill recovery). See
+//! docs/BENCHMARKS.md for the procedures.
 
 mod cli;
 mod cpu;
@@ -25,6 +28,7 @@ mod report;
 mod watch;
 mod watch_conn;
 mod watch_rss;
+mod write;
 
 use clap::Parser;
 
@@ -38,6 +42,10 @@ fn main() {
         Command::PrepareKv(args) => http::prepare_kv::run(args),
         Command::PrepareCatalog(args) => http::prepare_catalog::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::Put(args) => write::put::run(args),
+        Command::Visibility(args) => write::visibility::run(args),
+        Command::Failover(args) => write::failover::run(args),
+        Command::CheckFlip(args) => write::check_flip::run(args),
     };
     if let Err(e) = result {
         eprintln!("proconsul-loadtest: {e:#}");
