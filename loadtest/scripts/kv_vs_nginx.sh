@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# KV GET of one small value: Proconsul's data plane versus nginx serving the
+# KV GET of one small value (SUBJECT=kv, the default), or
+# GET /v1/health/service/web?passing with INSTANCES (50) passing instances
+# (SUBJECT=health): Proconsul's data plane versus nginx serving the
 # same bytes (same JSON body, the same X-Consul-* headers), one server
 # thread each, the same keep-alive load from proconsul-loadtest, in one
 # session, compared per server CPU-core.
@@ -11,7 +13,8 @@
 #   otherwise, if $PROCONSUL_BIN exists (default target/release/proconsul), the
 #   script starts `$PROCONSUL_BIN $PROCONSUL_ARGS` itself and stops it at the end
 #   NGINX_ONLY=1                                         skip Proconsul (validates the tool and nginx)
-# Knobs (environment): KEY (bench/key-000000), VALUE_BYTES (300), DUR (10 s),
+# Knobs (environment): SUBJECT (kv | health), INSTANCES (50, health only),
+#   KEY (bench/key-000000), VALUE_BYTES (300), DUR (10 s),
 #   WARMUP (2 s), CONNS (64), THREADS (1 generator thread), PIPELINE (1),
 #   ROUNDS (3; each round measures nginx then Proconsul), NGINX_PORT (18080),
 #   LOADTEST (target/release/proconsul-loadtest).
@@ -28,6 +31,14 @@ mkdir -p "$work"
 work=$(cd "$work" && pwd)
 
 KEY=${KEY:-bench/key-000000}
+SUBJECT=${SUBJECT:-kv}
+INSTANCES=${INSTANCES:-50}
+case "$SUBJECT" in
+  kv) BENCH_PATH="/v1/kv/$KEY" ;;
+  health) BENCH_PATH="/v1/health/service/web?passing" ;;
+  *) echo "SUBJECT must be kv or health" >&2; exit 1 ;;
+esac
+[ "$INSTANCES" -ge 1 ] && [ "$INSTANCES" -le 1000 ] || { echo "INSTANCES must be in 1..=1000" >&2; exit 1; }
 VALUE_BYTES=${VALUE_BYTES:-300}
 DUR=${DUR:-10}
 WARMUP=${WARMUP:-2}
@@ -121,11 +132,23 @@ fi
 
 if [ -n "$have_proconsul" ]; then
   wait_leader "$PROCONSUL_ADDR" || { log "no raft leader at $PROCONSUL_ADDR after 10 s"; exit 1; }
+fi
+if [ -n "$have_proconsul" ] && [ "$SUBJECT" = health ]; then
+  for i in $(seq "$INSTANCES"); do
+    body=$(printf '{"Node":"web-node-%03d","Address":"10.9.%d.%d","Service":{"ID":"web","Service":"web","Port":8080,"Tags":["v1","primary"]},"Check":{"CheckID":"web-alive","Name":"web alive","Status":"passing","ServiceID":"web","Output":"HTTP GET http://10.9.0.1:8080/health: 200 OK Output: ok"}}' "$i" $((i / 256)) $((i % 256)))
+    code=$(curl -sS -o /dev/null -w '%{http_code}' -X PUT --data "$body" "http://$PROCONSUL_ADDR/v1/catalog/register")
+    [ "$code" = 200 ] || { log "registering instance $i answered $code"; exit 1; }
+  done
+  code=$(curl -sS -D "$work/proconsul.headers" -o "$work/body.json" -w '%{http_code}' "http://$PROCONSUL_ADDR$BENCH_PATH")
+  [ "$code" = 200 ] || { log "GET $BENCH_PATH answered $code"; exit 1; }
+elif [ -n "$have_proconsul" ]; then
   prefix=${KEY%??????}
   [ "$prefix$(printf '%06d' 0)" = "$KEY" ] || { log "KEY must be <prefix>000000 (what prepare-kv writes)"; exit 1; }
   "$LOADTEST" prepare-kv --target "$PROCONSUL_ADDR" --keys 1 --value-bytes "$VALUE_BYTES" --prefix "$prefix" >/dev/null
   code=$(curl -sS -D "$work/proconsul.headers" -o "$work/body.json" -w '%{http_code}' "http://$PROCONSUL_ADDR/v1/kv/$KEY")
   [ "$code" = 200 ] || { log "GET /v1/kv/$KEY answered $code"; exit 1; }
+elif [ "$SUBJECT" = health ]; then
+  log "SUBJECT=health needs a Proconsul to render the body"; exit 1
 else
   # No Proconsul to ask: a body of the same shape and size, a one-element
   # DirEntry array holding a VALUE_BYTES alphanumeric value in base64, and
@@ -143,9 +166,9 @@ fi
 
 # --- nginx serving the same bytes --------------------------------------------
 mkdir -p "$work/nginx/tmp" "$work/nginx/logs"
-python3 - "$work" "$NGINX_PORT" "$KEY" >"$work/nginx/nginx.conf" <<'PY'
+python3 - "$work" "$NGINX_PORT" "${BENCH_PATH%%\?*}" >"$work/nginx/nginx.conf" <<'PY'
 import sys
-work, port, key = sys.argv[1], sys.argv[2], sys.argv[3]
+work, port, path = sys.argv[1], sys.argv[2], sys.argv[3]
 body = open(f"{work}/body.json", "rb").read().decode()
 quoted = body.replace("\\", "\\\\").replace("'", "\\'")
 skip = {"content-length", "content-type", "date", "connection", "server", "transfer-encoding"}
@@ -156,6 +179,9 @@ for line in open(f"{work}/proconsul.headers", encoding="latin-1").read().splitli
         if name.strip().lower() not in skip:
             adds.append(f"        add_header {name.strip()} \"{value.strip()}\" always;")
 tmp = f"{work}/nginx/tmp"
+# nginx caps one config parameter at a few KiB: a long body is served from
+# the file itself (the same bytes, checked with cmp below).
+serve = f"return 200 '{quoted}';" if len(body) <= 2048 else f"alias {work}/body.json;"
 print(f"""worker_processes 1;
 daemon off;
 master_process on;
@@ -174,10 +200,10 @@ http {{
     scgi_temp_path {tmp}/scgi;
     server {{
         listen 127.0.0.1:{port};
-        location = /v1/kv/{key} {{
+        location = {path} {{
             default_type application/json;
 {chr(10).join(adds)}
-            return 200 '{quoted}';
+            {serve}
         }}
         location / {{ return 404; }}
     }}
@@ -188,13 +214,13 @@ nginx -p "$work/nginx" -e "$work/nginx/logs/error.log" -c "$work/nginx/nginx.con
 NGINX_PID=$!
 started_pids+=("$NGINX_PID")
 wait_http "http://127.0.0.1:$NGINX_PORT/" || { log "nginx did not start; see $work/nginx/logs/error.log"; exit 1; }
-curl -sS -D "$work/nginx.headers" -o "$work/nginx.body" "http://127.0.0.1:$NGINX_PORT/v1/kv/$KEY"
+curl -sS -D "$work/nginx.headers" -o "$work/nginx.body" "http://127.0.0.1:$NGINX_PORT$BENCH_PATH"
 cmp -s "$work/body.json" "$work/nginx.body" || { log "nginx does not serve the same body"; exit 1; }
 log "same body ($(wc -c <"$work/body.json") bytes); response heads: proconsul-side $(wc -c <"$work/proconsul.headers") bytes, nginx $(wc -c <"$work/nginx.headers") bytes"
 
 # --- the load ---------------------------------------------------------------
 run_load() { # label addr pid
-  "$LOADTEST" http --target "$2" --path "/v1/kv/$KEY" --connections "$CONNS" --threads "$THREADS" \
+  "$LOADTEST" http --target "$2" --path "$BENCH_PATH" --connections "$CONNS" --threads "$THREADS" \
     --pipeline "$PIPELINE" --duration-s "$DUR" --warmup-s "$WARMUP" --server-pid "$3" \
     --label "$1" --json-out "$results" >"$work/$1.txt"
   log "$1: $(grep -E '^operations per server-core' "$work/$1.txt" | sed 's/  */ /g')"
