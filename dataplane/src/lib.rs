@@ -14,6 +14,7 @@
 //! * [`dns`]: name parsing and answer building (pure) and the UDP/TCP servers.
 //! * [`filter`]: Consul's `?filter=` expression language (pure).
 //! * [`forward`]: per-core request channel to the control plane.
+//! * [`read_barrier`]: the raft read-index barrier of `?consistent` reads.
 //! * [`runtime`]: threads, sockets, the epoll fallback.
 
 pub mod api;
@@ -23,6 +24,7 @@ pub mod dns;
 pub mod filter;
 pub mod forward;
 pub mod http;
+pub mod read_barrier;
 pub mod replica;
 pub mod runtime;
 

@@ -8,6 +8,7 @@
 //! Servers are tried in turn; a stream silent for
 //! [`STREAM_SILENCE_MS_MAX`] is dropped and another server tried.
 
+pub mod read_index;
 mod status;
 #[cfg(test)]
 mod tests;

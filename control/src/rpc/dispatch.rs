@@ -20,6 +20,9 @@ pub trait ControlBackend: Send + Sync + 'static {
     fn write(&self, command: Command) -> impl Future<Output = Result<(u64, CommandResult), ControlError>> + Send;
     /// The `Stats` section of `/v1/agent/self`.
     fn stats(&self) -> Stats;
+    /// A `?consistent` read's barrier: the raft read index (confirmed by a
+    /// quorum), once this agent's own replica has applied it.
+    fn read_barrier(&self) -> impl Future<Output = Result<u64, ControlError>> + Send;
     /// Starts the agent's shutdown (after a `Leave` was answered).
     fn leave(&self);
     /// Answers an HTTP request the control plane serves itself (agent
@@ -58,6 +61,10 @@ pub async fn dispatch<B: ControlBackend>(backend: &B, request: ControlRequest) -
         ControlOp::Leave => (Ok(ControlReply::Done), AfterReply::Leave),
         ControlOp::Stats => (Ok(ControlReply::Stats(backend.stats())), AfterReply::Nothing),
         ControlOp::Http(call) => (backend.http(call).await.map(ControlReply::Http), AfterReply::Nothing),
+        ControlOp::ReadBarrier => (
+            backend.read_barrier().await.map(ControlReply::ReadIndex),
+            AfterReply::Nothing,
+        ),
     };
     (ControlResponse { id: request.id, result }, after)
 }
@@ -112,6 +119,13 @@ pub(crate) mod tests {
             let index = self.next_index.fetch_add(1, Ordering::SeqCst) + 10;
             let (result, _) = self.state.lock().unwrap().apply_command(index, &command);
             Ok((index, result))
+        }
+
+        async fn read_barrier(&self) -> Result<u64, ControlError> {
+            if let Some(e) = &self.fail_with {
+                return Err(e.clone());
+            }
+            Ok(self.state.lock().unwrap().index())
         }
 
         fn stats(&self) -> Stats {
@@ -194,6 +208,24 @@ pub(crate) mod tests {
             Ok(ControlReply::Stats(s)) => assert_eq!(s["agent"]["services"], "0"),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn read_barrier_answers_the_backend_read_index_or_its_error() {
+        let b = FakeBackend::default();
+        let cmd = Command::KvDelete { key: "a".into() };
+        dispatch(&b, request(1, ControlOp::Write(cmd))).await;
+        let (resp, after) = dispatch(&b, request(2, ControlOp::ReadBarrier)).await;
+        assert_eq!(
+            (resp.result, after),
+            (Ok(ControlReply::ReadIndex(10)), AfterReply::Nothing)
+        );
+        let b = FakeBackend {
+            fail_with: Some(ControlError::no_leader()),
+            ..Default::default()
+        };
+        let (resp, _) = dispatch(&b, request(3, ControlOp::ReadBarrier)).await;
+        assert_eq!(resp.result, Err(ControlError::no_leader()));
     }
 
     #[test]

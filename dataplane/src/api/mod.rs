@@ -15,6 +15,7 @@
 pub mod agent;
 pub mod blocking;
 pub mod catalog;
+pub mod consistent;
 pub mod duration;
 pub mod duration_text;
 pub mod event;
@@ -109,8 +110,10 @@ pub fn handle(req: &ApiRequest<'_>, view: &View, leader: LeaderStatus) -> Outcom
         Route::StatusPeers => Outcome::Ready(status::peers(req, view)),
         Route::AgentSelf => agent::agent_self(req, view),
         Route::AgentLeave => agent::leave(),
-        Route::AgentForwarded | Route::CatalogRegister | Route::CatalogDeregister => forwarded::forward_whole(req),
-        Route::CatalogDatacenters => catalog::datacenters(req, view),
+        Route::AgentForwarded | Route::OperatorForwarded | Route::CatalogRegister | Route::CatalogDeregister => {
+            forwarded::forward_whole(req)
+        }
+        Route::CatalogDatacenters => catalog::datacenters(req),
         Route::CatalogNodes => catalog::nodes(req, view, leader),
         Route::CatalogServices => catalog::services(req, view, leader),
         Route::CatalogService => catalog::service(req, rest, view, leader),

@@ -175,6 +175,7 @@ fn requests(mut sock: UnixStream, shared: &Shared) {
             }
             ControlOp::Stats => Ok(ControlReply::Stats(Default::default())),
             ControlOp::Leave => Ok(ControlReply::Done),
+            ControlOp::ReadBarrier => Ok(ControlReply::ReadIndex(shared.state.lock().unwrap().index())),
             ControlOp::Http(call) => Err(proconsul_shared::ipc::messages::ControlError {
                 status: 404,
                 message: format!("the test control plane does not serve {}", call.path),

@@ -68,6 +68,13 @@ pub enum ControlOp {
     /// over agent-local state (services, checks, maintenance, reload,
     /// members) and catalog writes. Answered with [`ControlReply::Http`].
     Http(HttpCall),
+    /// A `?consistent` read's barrier: the control plane confirms with a
+    /// quorum that the leader still leads (raft read index), waits until its
+    /// own state has applied that index, and answers
+    /// [`ControlReply::ReadIndex`]. The data plane then serves the read from
+    /// a view at or past that index. Fails with `500 No cluster leader`
+    /// without a leader or quorum.
+    ReadBarrier,
 }
 
 /// A whole HTTP request, as the data plane parsed it.
@@ -115,6 +122,9 @@ pub enum ControlReply {
     Done,
     Stats(BTreeMap<String, BTreeMap<String, String>>),
     Http(HttpAnswer),
+    /// The answer to [`ControlOp::ReadBarrier`]: the raft index a read must
+    /// see to be linearizable (already applied by the control plane).
+    ReadIndex(u64),
 }
 
 /// An error with the HTTP status and plain-text body a Consul client expects.
