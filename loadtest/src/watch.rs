@@ -198,6 +198,9 @@ pub struct WaveReport {
     pub answered_before_write_response: usize,
     /// From the write's HTTP response to each watcher's response.
     pub wake_to_response: LatencySummary,
+    /// Server and generator CPU from the write to the last answer (clock
+    /// ticks: 10 ms resolution, so only indicative for short waves).
+    pub cpu: Option<CpuUsage>,
 }
 
 /// One watcher and its socket.
@@ -209,6 +212,9 @@ struct Watcher {
     /// Set once its index GET answered; counted as parked.
     parked_since: Option<Instant>,
     answered_wave: Option<u64>,
+    /// The epoll interest registered now (changed only when it differs,
+    /// so a re-park costs no `epoll_ctl`).
+    interest: u32,
 }
 
 /// Runs `watch`.
@@ -241,7 +247,15 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
     let mut waves = Vec::new();
     if let Some(key) = &args.write_key {
         for wave in 0..args.writes {
-            waves.push(driver.wave(&args, key, wave)?);
+            let cpu_before = meter.read()?;
+            let started = Instant::now();
+            let mut report = driver.wave(&args, key, wave)?;
+            let wave_s = started.elapsed().as_secs_f64();
+            let cpu_after = meter.read()?;
+            report.cpu = meter
+                .meters_server()
+                .then(|| usage(&cpu_before, &cpu_after, true, wave_s, ticks_per_second(), cpu_count()));
+            waves.push(report);
         }
         driver.poll_for(AFTER_WAVES, None)?;
     }
@@ -312,6 +326,14 @@ fn print_report(r: &WatchReport) {
             "write {i} (rtt {:.0}us): {}/{} answered ({} before the write's response); wake-to-response p50 {:.0}us p99 {:.0}us max {:.0}us",
             w.write_rtt_us, w.answered, w.watchers_of_key, w.answered_before_write_response, l.p50_us, l.p99_us, l.max_us
         );
+        if let Some(cpu) = &w.cpu {
+            eprintln!(
+                "  wave CPU-s: server {:.3}, generator {:.3}, other {:.2} cores",
+                cpu.server_cpu_s.unwrap_or(0.0),
+                cpu.generator_cpu_s,
+                cpu.other_cores
+            );
+        }
     }
     if !r.writes.is_empty() {
         eprintln!("watchers of other keys woken during the writes: {}", r.other_keys_woken);
@@ -381,6 +403,7 @@ impl Driver {
                             connected: false,
                             parked_since: None,
                             answered_wave: None,
+                            interest: WRITABLE,
                         });
                         self.setting_up += 1;
                     }
@@ -504,6 +527,10 @@ impl Driver {
         } else {
             READABLE | WRITABLE
         };
+        if interest == w.interest {
+            return Ok(());
+        }
+        w.interest = interest;
         self.epoll.modify(stream.as_raw_fd(), i as u64, interest)
     }
 
@@ -537,6 +564,7 @@ impl Driver {
             answered: answers.len(),
             answered_before_write_response: before,
             wake_to_response: latency.summary(),
+            cpu: None,
         })
     }
 }

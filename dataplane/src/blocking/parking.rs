@@ -1,22 +1,41 @@
 //! Parked queries on one core: the [`WatchRegistry`] plus a waker per
-//! query, as futures. Single-threaded (`RefCell`), no clocks: the caller
-//! races a [`Parked`] future against its deadline.
+//! query, as futures. Single-threaded (`RefCell`), no clocks: each parked
+//! query's deadline is kept here (one ordered set per core, not one timer
+//! per query); the core's version follower sleeps until the earliest and
+//! calls [`Parking::expire`] with the time.
+//!
+//! Fairness (issue #4 item 4): a change that affects many parked queries
+//! does not wake them all at once. [`Parking::wake`] queues them and
+//! releases at most [`WAKE_BATCH_MAX`]; the core's version follower
+//! releases the rest batch by batch ([`Parking::release_batch`]), yielding
+//! to the runtime between batches so DNS and plain reads on the same core
+//! are served during a wake storm.
 
 use std::cell::RefCell;
+use std::collections::{BTreeSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use crate::blocking::changes::ChangeSet;
 use crate::blocking::index_waiters::{IndexWaiters, WaiterId, WaitersFull};
 use crate::blocking::registry::{ParkId, RegistryFull, WatchRegistry};
 use crate::blocking::watch::WatchSet;
 
+/// Most parked queries woken in one batch; the core serves other ready
+/// work (DNS, plain reads, IO completions) between batches.
+pub const WAKE_BATCH_MAX: usize = 256;
+
 /// The waker slot of one parked query or waiting write.
 #[derive(Default)]
 struct Wakeup {
     waker: Option<Waker>,
     woken: bool,
+    /// In the wake backlog (queued once, however many changes hit it).
+    queued: bool,
+    /// Woken because its deadline passed.
+    expired: bool,
 }
 
 impl Wakeup {
@@ -42,6 +61,23 @@ impl Wakeup {
 pub struct Parking {
     queries: RefCell<WatchRegistry<Wakeup>>,
     writes: RefCell<IndexWaiters<Wakeup>>,
+    /// Affected queries not woken yet, in wake order. Each parked query
+    /// is in it at most once, so it never outgrows the registry.
+    backlog: RefCell<VecDeque<ParkId>>,
+    /// The task that releases the backlog and keeps the deadline timer
+    /// (the core's version follower).
+    backlog_waker: RefCell<Option<Waker>>,
+    /// Every parked query's deadline, earliest first.
+    deadlines: RefCell<BTreeSet<(Instant, ParkId)>>,
+}
+
+/// Why a [`Parked`] query woke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParkedWake {
+    /// Something it watches changed.
+    Changed,
+    /// Its deadline passed.
+    Expired,
 }
 
 impl Parking {
@@ -50,7 +86,15 @@ impl Parking {
         Parking {
             queries: RefCell::new(WatchRegistry::new(queries_max)),
             writes: RefCell::new(IndexWaiters::new(writes_max)),
+            backlog: RefCell::new(VecDeque::new()),
+            backlog_waker: RefCell::new(None),
+            deadlines: RefCell::new(BTreeSet::new()),
         }
+    }
+
+    /// Affected queries waiting to be woken by [`Parking::release_batch`].
+    pub fn backlog(&self) -> usize {
+        self.backlog.borrow().len()
     }
 
     /// Parked queries right now.
@@ -63,11 +107,67 @@ impl Parking {
         self.writes.borrow().len()
     }
 
-    /// Parks a query until something in `watch` changes. The returned
-    /// future deregisters when dropped (cancel-safe).
-    pub fn park(&self, watch: &WatchSet) -> Result<Parked<'_>, RegistryFull> {
+    /// Parks a query until something in `watch` changes or `deadline`
+    /// passes (see [`Parking::expire`]). The returned future deregisters
+    /// when dropped (cancel-safe).
+    pub fn park(&self, watch: &WatchSet, deadline: Instant) -> Result<Parked<'_>, RegistryFull> {
         let id = self.queries.borrow_mut().register(watch, Wakeup::default())?;
-        Ok(Parked { parking: self, id })
+        let earliest = {
+            let mut deadlines = self.deadlines.borrow_mut();
+            let earliest = deadlines.first().is_none_or(|(first, _)| deadline < *first);
+            deadlines.insert((deadline, id));
+            earliest
+        };
+        if earliest {
+            // The timer must be re-armed earlier.
+            if let Some(w) = self.backlog_waker.borrow_mut().take() {
+                w.wake();
+            }
+        }
+        Ok(Parked {
+            parking: self,
+            id,
+            deadline,
+        })
+    }
+
+    /// The earliest deadline of a parked query.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.borrow().first().map(|(at, _)| *at)
+    }
+
+    /// Wakes up to `batch_max` parked queries whose deadline is at or
+    /// before `now`, earliest first. Returns how many it woke; more may
+    /// be due if that is `batch_max`.
+    pub fn expire(&self, now: Instant, batch_max: usize) -> usize {
+        let mut wakers = Vec::new();
+        let mut expired = 0;
+        {
+            let mut queries = self.queries.borrow_mut();
+            let mut deadlines = self.deadlines.borrow_mut();
+            while expired < batch_max {
+                match deadlines.first() {
+                    Some((at, _)) if *at <= now => {}
+                    _ => break,
+                }
+                let Some((_, id)) = deadlines.pop_first() else {
+                    break;
+                };
+                let Some(w) = queries.get_mut(id) else {
+                    debug_assert!(false, "a deadline outlived its parked query");
+                    continue;
+                };
+                expired += 1;
+                w.expired = true;
+                if let Some(waker) = w.fire() {
+                    wakers.push(waker);
+                }
+            }
+        }
+        for w in wakers {
+            w.wake();
+        }
+        expired
     }
 
     /// Waits until a version at or above `index` is installed.
@@ -76,21 +176,33 @@ impl Parking {
         Ok(IndexReached { parking: self, id })
     }
 
-    /// Wakes the queries `changes` affects and the writes `index` satisfies
-    /// (every write when `changes.wake_all`). Returns how many queries woke.
+    /// Queues the queries `changes` affects and wakes the first
+    /// [`WAKE_BATCH_MAX`] of them; wakes the writes `index` satisfies
+    /// (every write when `changes.wake_all`). Returns how many queries
+    /// `changes` affected. The rest of the queue is released by
+    /// [`Parking::release_batch`], which the task polling
+    /// [`Parking::poll_backlog`] is woken to call.
     pub fn wake(&self, changes: &ChangeSet, index: u64) -> usize {
-        let mut wakers = Vec::new();
         let mut ids = Vec::new();
         {
             let mut queries = self.queries.borrow_mut();
             queries.affected(changes, &mut ids);
+            let mut backlog = self.backlog.borrow_mut();
             for id in &ids {
-                if let Some(w) = queries.get_mut(*id).and_then(Wakeup::fire) {
-                    wakers.push(w);
+                if let Some(w) = queries.get_mut(*id) {
+                    if !w.queued && !w.woken {
+                        w.queued = true;
+                        backlog.push_back(*id);
+                    }
                 }
             }
+            debug_assert!(
+                backlog.len() <= queries.len(),
+                "each parked query is queued at most once"
+            );
         }
-        let woken = ids.len();
+        let affected = ids.len();
+        let mut wakers = Vec::new();
         let mut write_ids: Vec<WaiterId> = Vec::new();
         {
             let mut writes = self.writes.borrow_mut();
@@ -108,24 +220,83 @@ impl Parking {
         for w in wakers {
             w.wake();
         }
-        woken
+        self.release_batch(WAKE_BATCH_MAX);
+        if self.backlog() > 0 {
+            if let Some(w) = self.backlog_waker.borrow_mut().take() {
+                w.wake();
+            }
+        }
+        affected
+    }
+
+    /// Wakes up to `batch_max` queued queries (those still parked), in the
+    /// order they were queued. Returns how many it woke.
+    pub fn release_batch(&self, batch_max: usize) -> usize {
+        let mut wakers = Vec::with_capacity(batch_max.min(WAKE_BATCH_MAX));
+        let mut released = 0;
+        {
+            let mut queries = self.queries.borrow_mut();
+            let mut backlog = self.backlog.borrow_mut();
+            while released < batch_max {
+                let Some(id) = backlog.pop_front() else {
+                    break;
+                };
+                // Gone meanwhile (its client hung up or it timed out).
+                let Some(w) = queries.get_mut(id) else {
+                    continue;
+                };
+                w.queued = false;
+                released += 1;
+                if let Some(waker) = w.fire() {
+                    wakers.push(waker);
+                }
+            }
+        }
+        for w in wakers {
+            w.wake();
+        }
+        released
+    }
+
+    /// Ready while queued queries wait for [`Parking::release_batch`];
+    /// otherwise remembers `cx`'s waker for the next [`Parking::wake`]
+    /// that leaves a backlog, or the next [`Parking::park`] whose deadline
+    /// comes before every other.
+    pub fn poll_backlog(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.backlog() > 0 {
+            return Poll::Ready(());
+        }
+        let mut slot = self.backlog_waker.borrow_mut();
+        match &*slot {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 }
 
-/// A parked query: ready when something it watches changed.
+/// A parked query: ready when something it watches changed or its
+/// deadline passed.
 pub struct Parked<'a> {
     parking: &'a Parking,
     id: ParkId,
+    deadline: Instant,
 }
 
 impl Future for Parked<'_> {
-    type Output = ();
+    type Output = ParkedWake;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ParkedWake> {
         let mut queries = self.parking.queries.borrow_mut();
         match queries.get_mut(self.id) {
-            Some(w) => w.poll(cx),
-            None => Poll::Ready(()),
+            Some(w) => w.poll(cx).map(|()| {
+                if w.expired {
+                    ParkedWake::Expired
+                } else {
+                    ParkedWake::Changed
+                }
+            }),
+            None => Poll::Ready(ParkedWake::Changed),
         }
     }
 }
@@ -133,6 +304,7 @@ impl Future for Parked<'_> {
 impl Drop for Parked<'_> {
     fn drop(&mut self) {
         self.parking.queries.borrow_mut().deregister(self.id);
+        self.parking.deadlines.borrow_mut().remove(&(self.deadline, self.id));
     }
 }
 
@@ -177,6 +349,10 @@ mod tests {
         }
     }
 
+    fn later() -> Instant {
+        Instant::now() + std::time::Duration::from_secs(600)
+    }
+
     fn poll_once<F: Future + Unpin>(f: &mut F, waker: &Waker) -> Poll<F::Output> {
         Pin::new(f).poll(&mut Context::from_waker(waker))
     }
@@ -194,25 +370,31 @@ mod tests {
         let parking = Parking::new(10, 10);
         let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
         let waker = Waker::from(counter.clone());
-        let mut parked = parking.park(&WatchSet::one(WatchItem::KvKey("k".into()))).unwrap();
+        let mut parked = parking
+            .park(&WatchSet::one(WatchItem::KvKey("k".into())), later())
+            .unwrap();
         assert!(poll_once(&mut parked, &waker).is_pending());
         assert_eq!(parking.wake(&key_change("other"), 2), 0);
         assert_eq!(counter.0.load(Ordering::SeqCst), 0);
         assert!(poll_once(&mut parked, &waker).is_pending());
         assert_eq!(parking.wake(&key_change("k"), 3), 1);
         assert_eq!(counter.0.load(Ordering::SeqCst), 1);
-        assert!(poll_once(&mut parked, &waker).is_ready());
+        assert_eq!(poll_once(&mut parked, &waker), Poll::Ready(ParkedWake::Changed));
         drop(parked);
         assert_eq!(parking.parked(), 0, "dropping deregisters");
+        assert_eq!(parking.next_deadline(), None, "and forgets its deadline");
     }
 
     #[test]
     fn dropping_an_unwoken_query_deregisters_it() {
         let parking = Parking::new(1, 1);
-        let parked = parking.park(&WatchSet::one(WatchItem::Nodes)).unwrap();
-        assert!(parking.park(&WatchSet::one(WatchItem::Nodes)).is_err(), "cap of one");
+        let parked = parking.park(&WatchSet::one(WatchItem::Nodes), later()).unwrap();
+        assert!(
+            parking.park(&WatchSet::one(WatchItem::Nodes), later()).is_err(),
+            "cap of one"
+        );
         drop(parked);
-        assert!(parking.park(&WatchSet::one(WatchItem::Nodes)).is_ok());
+        assert!(parking.park(&WatchSet::one(WatchItem::Nodes), later()).is_ok());
     }
 
     #[test]
@@ -232,5 +414,104 @@ mod tests {
         drop(at5);
         drop(at9);
         assert_eq!(parking.waiting_writes(), 0);
+    }
+
+    #[test]
+    fn a_storm_is_woken_in_batches_in_queue_order() {
+        let parking = Parking::new(2_000, 1);
+        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let watch = WatchSet::one(WatchItem::KvKey("hot".into()));
+        let mut parked: Vec<Parked<'_>> = (0..1_000).map(|_| parking.park(&watch, later()).unwrap()).collect();
+        for p in &mut parked {
+            assert!(poll_once(p, &waker).is_pending());
+        }
+        let backlog_counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let backlog_waker = Waker::from(backlog_counter.clone());
+        assert!(parking
+            .poll_backlog(&mut Context::from_waker(&backlog_waker))
+            .is_pending());
+
+        assert_eq!(parking.wake(&key_change("hot"), 2), 1_000, "all affected");
+        assert_eq!(counter.0.load(Ordering::SeqCst), WAKE_BATCH_MAX, "one batch woken");
+        assert_eq!(parking.backlog(), 1_000 - WAKE_BATCH_MAX);
+        assert_eq!(
+            backlog_counter.0.load(Ordering::SeqCst),
+            1,
+            "the releasing task is told"
+        );
+        let ready = parked
+            .iter_mut()
+            .filter_map(|p| poll_once(p, &waker).is_ready().then_some(()))
+            .count();
+        assert_eq!(ready, WAKE_BATCH_MAX, "queries still queued are not ready");
+
+        // A second change before the backlog drains queues nobody twice.
+        parking.wake(&key_change("hot"), 3);
+        assert_eq!(parking.backlog(), 1_000 - 2 * WAKE_BATCH_MAX);
+        // Queued queries that went away meanwhile are skipped, not counted.
+        let mut dropped = 0;
+        parked.retain_mut(|p| {
+            if dropped < 100 && poll_once(p, &waker).is_pending() {
+                dropped += 1;
+                return false;
+            }
+            true
+        });
+        assert_eq!(parked.len(), 900);
+        let mut released = 0;
+        for _ in 0..10 {
+            if parking.backlog() == 0 {
+                break;
+            }
+            released += parking.release_batch(WAKE_BATCH_MAX);
+        }
+        assert_eq!(released, 900 - 2 * WAKE_BATCH_MAX);
+        assert_eq!(counter.0.load(Ordering::SeqCst), 900);
+        assert!(parked.iter_mut().all(|p| poll_once(p, &waker).is_ready()));
+        assert!(parking
+            .poll_backlog(&mut Context::from_waker(&backlog_waker))
+            .is_pending());
+        drop(parked);
+        assert_eq!(parking.parked(), 0);
+    }
+
+    #[test]
+    fn deadlines_expire_earliest_first_in_batches() {
+        let parking = Parking::new(100, 1);
+        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let pump = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let pump_waker = Waker::from(pump.clone());
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
+        let watch = WatchSet::one(WatchItem::Nodes);
+        assert!(parking.poll_backlog(&mut Context::from_waker(&pump_waker)).is_pending());
+        let mut late = parking.park(&watch, at(500)).unwrap();
+        assert_eq!(pump.0.load(Ordering::SeqCst), 1, "a first deadline re-arms the timer");
+        assert!(parking.poll_backlog(&mut Context::from_waker(&pump_waker)).is_pending());
+        let mut soon: Vec<Parked<'_>> = (0..10).map(|_| parking.park(&watch, at(100)).unwrap()).collect();
+        assert_eq!(pump.0.load(Ordering::SeqCst), 2, "an earlier deadline re-arms it");
+        assert!(poll_once(&mut late, &waker).is_pending());
+        for p in &mut soon {
+            assert!(poll_once(p, &waker).is_pending());
+        }
+        assert_eq!(parking.next_deadline(), Some(at(100)));
+        assert_eq!(parking.expire(at(99), 100), 0, "nothing due yet");
+        assert_eq!(parking.expire(at(100), 4), 4, "a batch at most");
+        assert_eq!(parking.expire(at(200), 100), 6);
+        assert_eq!(counter.0.load(Ordering::SeqCst), 10);
+        for p in &mut soon {
+            assert_eq!(poll_once(p, &waker), Poll::Ready(ParkedWake::Expired));
+        }
+        assert!(
+            poll_once(&mut late, &waker).is_pending(),
+            "a later deadline still waits"
+        );
+        assert_eq!(parking.next_deadline(), Some(at(500)));
+        drop(soon);
+        drop(late);
+        assert_eq!(parking.next_deadline(), None);
+        assert_eq!(parking.parked(), 0);
     }
 }

@@ -6,7 +6,10 @@
 //! with one write, and closes on `Connection: close`, HTTP/1.0 without
 //! keep-alive, a refused request, an idle or slow peer, or EOF.
 
+use std::future::{poll_fn, Future};
 use std::io;
+use std::pin::pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use monoio::buf::IoBufMut;
@@ -162,10 +165,10 @@ async fn read_more(
     reserve_for_read(&mut input);
     let len = input.len();
     let spare = input.slice_mut(len..);
-    match monoio::time::timeout(timeout, stream.read(spare)).await {
-        Ok((result, spare)) => (Some(result), spare.into_inner()),
+    match within(timeout, stream.read(spare)).await {
+        Some((result, spare)) => (Some(result), spare.into_inner()),
         // The connection closes: no buffer is needed any more.
-        Err(_) => (None, Vec::new()),
+        None => (None, Vec::new()),
     }
 }
 
@@ -186,14 +189,31 @@ fn reserve_for_read(input: &mut Vec<u8>) {
 /// Writes all of `out` (one write in the common case) and returns it
 /// emptied for reuse. A peer that does not read for `timeout` is dropped.
 async fn write_out(stream: &mut TcpStream, out: Vec<u8>, timeout: Duration) -> io::Result<Vec<u8>> {
-    match monoio::time::timeout(timeout, stream.write_all(out)).await {
-        Ok((Ok(_), mut out)) => {
+    match within(timeout, stream.write_all(out)).await {
+        Some((Ok(_), mut out)) => {
             out.clear();
             Ok(out)
         }
-        Ok((Err(e), _)) => Err(e),
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "response write timed out")),
+        Some((Err(e), _)) => Err(e),
+        None => Err(io::Error::new(io::ErrorKind::TimedOut, "response write timed out")),
     }
+}
+
+/// `io` unless `limit` passes first (`None`; `io` is then dropped, which
+/// cancels it). The timer is boxed: monoio's timer entry is large and
+/// 128-byte aligned, and inline it would set the size of every
+/// connection's task, parked ones included, though no timer runs while a
+/// query is parked.
+async fn within<F: Future>(limit: Duration, io: F) -> Option<F::Output> {
+    let mut timer = Box::pin(monoio::time::sleep(limit));
+    let mut io = pin!(io);
+    poll_fn(|cx| {
+        if let Poll::Ready(done) = io.as_mut().poll(cx) {
+            return Poll::Ready(Some(done));
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await
 }
 
 /// Releases the connection's buffers before a blocking read parks: the

@@ -4,6 +4,7 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
+use std::rc::Rc;
 use std::task::Poll;
 use std::time::Instant;
 
@@ -13,6 +14,7 @@ use monoio::net::TcpStream;
 use super::limits::PARKED_READ_BYTES;
 use super::parse::Request;
 use super::response::{write_plain_error, write_response, Framing};
+use super::shared_render::RenderKey;
 use super::target::{parse_target, TargetError};
 use crate::api::{self, ApiRequest, Block, Outcome, Response};
 use crate::core::{Core, WaitOutcome};
@@ -85,6 +87,11 @@ pub async fn respond(core: &Core, request: &Request<'_>, out: &mut Vec<u8>) -> S
     };
     let api_request = ApiRequest::new(request.method, &target.path, target.query, &request.body)
         .with_forwarding(target.raw_query, request.token);
+    if shareable(request.method, target.raw_query) {
+        if let Some(step) = respond_shared(core, request, &api_request, framing, out) {
+            return step;
+        }
+    }
     let response = match answer(core, &api_request).await {
         Answer::Ready(response) => response,
         Answer::Block(first) => {
@@ -101,6 +108,59 @@ pub async fn respond(core: &Core, request: &Request<'_>, out: &mut Vec<u8>) -> S
     Step::Answered(Flow::Continue)
 }
 
+/// Whether identical requests on the same view may share one rendering:
+/// reads (`GET`, `HEAD`) that need no read-index barrier.
+fn shareable(method: &str, raw_query: &str) -> bool {
+    matches!(method, "GET" | "HEAD") && !raw_query.contains("consistent")
+}
+
+/// Answers a shareable read from the core's shared renderings, or renders
+/// it (keeping the bytes when it was answered from the view); `None` when
+/// the request must take the general path (forwarded to the control plane,
+/// or a blocking read to park). The key and the view are those a woken
+/// parked query uses, so a first answer and a wake-up share renderings.
+fn respond_shared(
+    core: &Core,
+    request: &Request<'_>,
+    api_request: &ApiRequest<'_>,
+    framing: Framing,
+    out: &mut Vec<u8>,
+) -> Option<Step> {
+    let view = core.view();
+    let leader = core.leader_status();
+    let date = super::date::now();
+    let key = RenderKey {
+        method: request.method,
+        target: request.target,
+        body: &request.body,
+        framing,
+        final_answer: false,
+        leader,
+        date: &date,
+    };
+    if let Some(bytes) = core.inner().shared_renders().borrow_mut().get(&view, &key) {
+        out.extend_from_slice(&bytes);
+        return Some(Step::Answered(Flow::Continue));
+    }
+    match api::handle(api_request, &view, leader) {
+        Outcome::Ready(response) => {
+            let start = out.len();
+            write_response(out, &response, framing, &date);
+            let bytes: Rc<[u8]> = out[start..].into();
+            core.inner().shared_renders().borrow_mut().insert(&view, &key, bytes);
+            Some(Step::Answered(Flow::Continue))
+        }
+        Outcome::Block(first) => Some(Step::Park(ParkedRequest {
+            method: request.method.into(),
+            target: request.target.into(),
+            body: request.body.as_ref().into(),
+            framing,
+            first,
+        })),
+        Outcome::Forward(_) => None,
+    }
+}
+
 /// Parks `parked` until it can be answered, then appends its response to
 /// `out`. Bytes the client sends meanwhile are appended to `parked_input`.
 /// [`Flow::Close`] when the client hung up while parked (nothing written).
@@ -113,30 +173,92 @@ pub async fn park(
 ) -> Flow {
     let ParkedRequest {
         method,
-        target,
+        target: raw_target,
         body,
         framing,
         first,
     } = parked;
-    let Ok(target) = parse_target(&target) else {
-        // It parsed before it blocked; the same bytes cannot fail now.
-        debug_assert!(false, "a parked request's target no longer parses");
-        write_response(
-            out,
-            &Response::text(500, "blocking query lost its target"),
-            framing,
-            &super::date::now(),
-        );
-        return Flow::Continue;
+    // Only the raw request is kept while parked (tens of bytes); the
+    // parsed form is rebuilt on each wake-up that misses the shared
+    // renderings, so it is not part of every parked connection's state.
+    let raw = RawRequest {
+        method: &method,
+        target: &raw_target,
+        body: &body,
+        framing,
     };
-    let mut api_request = ApiRequest::new(&method, &target.path, target.query, &body);
-    match wait_and_answer(core, &mut api_request, first, stream, parked_input).await {
-        Some(response) => {
-            write_response(out, &response, framing, &super::date::now());
+    match wait_and_answer(core, &raw, first, stream, parked_input).await {
+        Some(bytes) => {
+            out.extend_from_slice(&bytes);
             Flow::Continue
         }
         None => Flow::Close,
     }
+}
+
+/// A parked request as it arrived: what its response bytes depend on.
+struct RawRequest<'a> {
+    method: &'a str,
+    target: &'a str,
+    body: &'a [u8],
+    framing: Framing,
+}
+
+/// What a parked query's re-run produced.
+enum Rendered {
+    /// The response bytes (possibly shared with identical queries).
+    Bytes(Rc<[u8]>),
+    /// Still nothing new for this query: park again.
+    Block(Block),
+}
+
+/// Runs a parked query against the current view, or copies the rendering
+/// an identical query woken by the same view already made (issue #4 item
+/// 5). `final_answer`: the query stops waiting and answers whatever is
+/// there, without blocking.
+fn render_shared(core: &Core, raw: &RawRequest<'_>, final_answer: bool) -> Rendered {
+    let view = core.view();
+    let leader = core.leader_status();
+    let date = super::date::now();
+    let key = RenderKey {
+        method: raw.method,
+        target: raw.target,
+        body: raw.body,
+        framing: raw.framing,
+        final_answer,
+        leader,
+        date: &date,
+    };
+    if let Some(bytes) = core.inner().shared_renders().borrow_mut().get(&view, &key) {
+        return Rendered::Bytes(bytes);
+    }
+    let response = match parse_target(raw.target) {
+        Ok(target) => {
+            let mut request = ApiRequest::new(raw.method, &target.path, target.query, raw.body);
+            request.may_block = !final_answer;
+            match api::handle(&request, &view, leader) {
+                Outcome::Ready(response) => response,
+                Outcome::Block(next) if !final_answer => return Rendered::Block(next),
+                Outcome::Block(_) | Outcome::Forward(_) => {
+                    debug_assert!(false, "a parked read neither settled nor blocked");
+                    Response::text(500, "blocking query did not settle")
+                }
+            }
+        }
+        Err(_) => {
+            // It parsed before it parked; the same bytes cannot fail now.
+            debug_assert!(false, "a parked request's target no longer parses");
+            Response::text(500, "blocking query lost its target")
+        }
+    };
+    let mut rendered = Vec::new();
+    write_response(&mut rendered, &response, raw.framing, &date);
+    let bytes: Rc<[u8]> = rendered.into();
+    core.inner()
+        .shared_renders()
+        .borrow_mut()
+        .insert(&view, &key, bytes.clone());
+    Rendered::Bytes(bytes)
 }
 
 fn target_refusal(refused: TargetError) -> Response {
@@ -155,19 +277,30 @@ enum Answer {
 
 /// The response to `request`, or the blocking read it has to park.
 async fn answer(core: &Core, request: &ApiRequest<'_>) -> Answer {
+    if let Err(refused) = crate::read_barrier::before_read(core, request).await {
+        return Answer::Ready(refused);
+    }
     let view = core.view();
     match api::handle(request, &view, core.leader_status()) {
         Outcome::Ready(response) => Answer::Ready(response),
         Outcome::Forward(forward) => {
             drop(view);
-            // Boxed: the forwarding state is large and short-lived, and a
+            // Boxed whole (the operation, the request and the reply): the
+            // forwarding state is large and short-lived, and a
             // connection's task is as large as its largest state, which
             // would otherwise make every parked query carry it too.
-            let result = Box::pin(core.request(forward.op)).await;
-            Answer::Ready(api::render_reply(forward.reply, result, &core.view()))
+            Answer::Ready(Box::pin(forward_and_render(core, forward)).await)
         }
         Outcome::Block(block) => Answer::Block(block),
     }
+}
+
+/// Forwards a write (or agent-local request) to the control plane and
+/// renders its reply.
+async fn forward_and_render(core: &Core, forward: api::Forward) -> Response {
+    let api::Forward { op, reply } = forward;
+    let result = core.request(op).await;
+    api::render_reply(reply, result, &core.view())
 }
 
 /// What woke a parked read.
@@ -186,11 +319,11 @@ enum Event {
 /// noticed for the rest of the wait.
 async fn wait_and_answer(
     core: &Core,
-    request: &mut ApiRequest<'_>,
+    raw: &RawRequest<'_>,
     first: Block,
     stream: &mut TcpStream,
     parked_input: &mut Vec<u8>,
-) -> Option<Response> {
+) -> Option<Rc<[u8]>> {
     // A snapshot restore can lower every index: wake and answer at once.
     let generation = core.restore_generation();
     let jitter = api::blocking::jitter(first.wait, rand::random());
@@ -227,17 +360,14 @@ async fn wait_and_answer(
         };
         let restored = core.restore_generation() != generation;
         if woke == WaitOutcome::Changed && !restored && Instant::now() < deadline {
-            match api::handle(request, &core.view(), core.leader_status()) {
-                Outcome::Block(next) => {
+            match render_shared(core, raw, false) {
+                Rendered::Block(next) => {
                     block = next;
                     continue;
                 }
-                Outcome::Ready(response) => {
+                Rendered::Bytes(bytes) => {
                     finish_socket_read(canceller, socket_read, socket_done, parked_input).await;
-                    return Some(response);
-                }
-                Outcome::Forward(_) => {
-                    debug_assert!(false, "a blocking read turned into a write");
+                    return Some(bytes);
                 }
             }
         }
@@ -246,10 +376,15 @@ async fn wait_and_answer(
     finish_socket_read(canceller, socket_read, socket_done, parked_input).await;
     // Timed out, overloaded, restored, or past the deadline: answer with
     // what is there.
-    request.may_block = false;
-    match api::handle(request, &core.view(), core.leader_status()) {
-        Outcome::Ready(response) => Some(response),
-        _ => Some(Response::text(500, "blocking query did not settle")),
+    match render_shared(core, raw, true) {
+        Rendered::Bytes(bytes) => Some(bytes),
+        Rendered::Block(_) => {
+            // `render_shared` never blocks a final answer.
+            let mut bytes = Vec::new();
+            let response = Response::text(500, "blocking query did not settle");
+            write_response(&mut bytes, &response, raw.framing, &super::date::now());
+            Some(bytes.into())
+        }
     }
 }
 

@@ -8,6 +8,8 @@
 //! * [`dispatch`]: runs a request through `crate::api` (forwarding and
 //!   blocking reads need the core).
 //! * [`conn`]: the per-connection read–answer–write loop.
+//! * [`shared_render`]: one rendering shared by identical woken parked
+//!   queries.
 //!
 //! The runtime must build its monoio runtimes with timers enabled (idle,
 //! read and write timeouts use `monoio::time`).
@@ -20,6 +22,7 @@ pub mod limits;
 pub mod parse;
 pub mod query;
 pub mod response;
+pub mod shared_render;
 pub mod target;
 
 use std::net::SocketAddr;

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use proconsul_shared::ipc::messages::{ControlError, ControlOp, ControlReply};
 
-use crate::blocking::parking::Parking;
+use crate::blocking::parking::{ParkedWake, Parking};
 use crate::blocking::watch_index::watch_set_index;
 use crate::blocking::{ChangeSet, WatchSet};
 use crate::core::{LeaderStatus, View, WaitOutcome};
 use crate::forward::{Forwarder, IN_FLIGHT_PER_CORE_MAX};
+use crate::http::shared_render::SharedRenders;
 use crate::replica::handoff::Hub;
 use crate::replica::version::{LeaderInfo, Version};
 
@@ -32,6 +33,7 @@ pub struct CoreInner {
     restore_generation: Cell<u64>,
     leader: Cell<LeaderInfo>,
     parking: Parking,
+    shared_renders: RefCell<SharedRenders<View>>,
     forwarder: Forwarder,
     http_max_conns_per_client: u32,
 }
@@ -47,6 +49,7 @@ impl CoreInner {
             restore_generation: Cell::new(first.restore_generation),
             leader: Cell::new(first.leader),
             parking: Parking::new(parked_max, IN_FLIGHT_PER_CORE_MAX),
+            shared_renders: RefCell::new(SharedRenders::new()),
             forwarder: Forwarder::new(id, socket_path),
             http_max_conns_per_client: HTTP_MAX_CONNS_PER_CLIENT_DEFAULT,
         }
@@ -105,11 +108,30 @@ impl CoreInner {
         self.parking.parked()
     }
 
+    /// Responses rendered for parked queries woken by the current view,
+    /// shared by identical queries.
+    pub(crate) fn shared_renders(&self) -> &RefCell<SharedRenders<View>> {
+        &self.shared_renders
+    }
+
+    /// Ready while a wake storm has queries left to wake (see
+    /// [`Parking::release_batch`]).
+    pub(crate) fn poll_wake_backlog(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.parking.poll_backlog(cx)
+    }
+
+    /// Wakes the next `batch_max` queries of a wake storm; returns how many.
+    pub(crate) fn release_wake_batch(&self, batch_max: usize) -> usize {
+        self.parking.release_batch(batch_max)
+    }
+
     /// Sends a request; a write returns once this core's view reached it.
     pub async fn request(&self, op: ControlOp) -> Result<ControlReply, ControlError> {
         let reply = self.forwarder.request(op).await?;
         match &reply {
             ControlReply::Written { index, .. } => self.wait_for_index(*index).await,
+            // A consistent read's barrier: serve from a view at the read index.
+            ControlReply::ReadIndex(index) => self.wait_for_index(*index).await,
             // A forwarded HTTP request that wrote: answer once the replica has it.
             ControlReply::Http(answer) if answer.wait_index > 0 => self.wait_for_index(answer.wait_index).await,
             _ => {}
@@ -151,18 +173,29 @@ impl CoreInner {
             if Instant::now() >= deadline {
                 return WaitOutcome::TimedOut;
             }
-            let parked = match self.parking.park(watch) {
+            let parked = match self.parking.park(watch, deadline) {
                 Ok(p) => p,
                 Err(full) => {
                     tracing::warn!(core = self.id, error = %full, "blocking query answered at once");
                     return WaitOutcome::Overloaded;
                 }
             };
-            let deadline_at = monoio::time::Instant::from_std(deadline);
-            if monoio::time::timeout_at(deadline_at, parked).await.is_err() {
+            // The core's one deadline timer (in `follow_versions`) expires it.
+            if parked.await == ParkedWake::Expired {
                 return WaitOutcome::TimedOut;
             }
         }
+    }
+
+    /// The earliest deadline of a query parked on this core.
+    pub(crate) fn next_park_deadline(&self) -> Option<Instant> {
+        self.parking.next_deadline()
+    }
+
+    /// Answers (as timed out) up to `batch_max` parked queries whose
+    /// deadline is at or before `now`; returns how many.
+    pub(crate) fn expire_parked(&self, now: Instant, batch_max: usize) -> usize {
+        self.parking.expire(now, batch_max)
     }
 
     /// Installs whatever the applier published since the last call and

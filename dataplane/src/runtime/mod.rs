@@ -251,6 +251,8 @@ impl Supervisor {
 }
 
 #[cfg(test)]
+mod fairness_tests;
+#[cfg(test)]
 mod test_control_plane;
 #[cfg(test)]
 mod tests;

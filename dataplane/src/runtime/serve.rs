@@ -3,16 +3,20 @@
 //! own `SO_REUSEPORT` sockets, its own [`Core`]; it installs each version
 //! the applier publishes and stops on shutdown.
 
+use std::future::{poll_fn, Future};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use monoio::time::TimeDriver;
 use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
+use crate::blocking::parking::WAKE_BATCH_MAX;
 use crate::core::Core;
 use crate::replica::handoff::Hub;
 use crate::runtime::client_conns::{ClientConns, ConnSlot};
@@ -136,19 +140,100 @@ async fn serve_core(config: CoreConfig, sockets: CoreSockets, started: Sender<Re
     tracing::debug!(core = id, "serving thread stopping");
 }
 
-/// Installs every version the applier publishes on `core` until shutdown.
+/// What the version follower does next.
+enum Turn {
+    /// Install what the applier published (and queue the wake-ups).
+    Install,
+    /// Wake the next batch of a wake storm.
+    Release,
+    /// Answer parked queries whose deadline passed.
+    Expire,
+}
+
+/// Installs every version the applier publishes on `core` until shutdown;
+/// releases the wake backlog of a large wake storm one batch
+/// ([`WAKE_BATCH_MAX`]) per turn, yielding between batches so the core's
+/// other tasks (DNS, plain reads) run in between (issue #4 item 4); and is
+/// the core's one timer for parked queries' deadlines (one sleep until the
+/// earliest, not one timer per query).
 pub(crate) async fn follow_versions(core: &Core, hub: &Hub) {
     let feed = hub.feed(core.id() as usize);
     // Anything published before this core started listening.
     core.inner().install_published();
+    let mut timer: Option<(Instant, Pin<Box<monoio::time::Sleep>>)> = None;
     while !hub.is_shutdown() {
-        feed.signalled().await;
+        let turn = {
+            let mut signalled = pin!(feed.signalled());
+            poll_fn(|cx| {
+                if signalled.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Turn::Install);
+                }
+                if core.inner().poll_wake_backlog(cx).is_ready() {
+                    return Poll::Ready(Turn::Release);
+                }
+                poll_deadline(core, &mut timer, cx)
+            })
+            .await
+        };
         if hub.is_shutdown() {
             break;
         }
-        core.inner().install_published();
+        match turn {
+            Turn::Install => core.inner().install_published(),
+            Turn::Release => {
+                core.inner().release_wake_batch(WAKE_BATCH_MAX);
+                YieldNow { yielded: false }.await;
+            }
+            Turn::Expire => {
+                timer = None;
+                if core.inner().expire_parked(Instant::now(), WAKE_BATCH_MAX) == WAKE_BATCH_MAX {
+                    YieldNow { yielded: false }.await;
+                }
+            }
+        }
     }
     feed.clear_waker();
+}
+
+/// Ready when the earliest parked deadline has passed; otherwise keeps
+/// `timer` armed at it (re-armed when the earliest deadline changes).
+fn poll_deadline(
+    core: &Core,
+    timer: &mut Option<(Instant, Pin<Box<monoio::time::Sleep>>)>,
+    cx: &mut Context<'_>,
+) -> Poll<Turn> {
+    let Some(at) = core.inner().next_park_deadline() else {
+        *timer = None;
+        return Poll::Pending;
+    };
+    if at <= Instant::now() {
+        return Poll::Ready(Turn::Expire);
+    }
+    if timer.as_ref().is_none_or(|(armed, _)| *armed != at) {
+        let sleep = monoio::time::sleep_until(monoio::time::Instant::from_std(at));
+        *timer = Some((at, Box::pin(sleep)));
+    }
+    let (_, sleep) = timer.as_mut().expect("armed above");
+    sleep.as_mut().poll(cx).map(|()| Turn::Expire)
+}
+
+/// Pending once (re-scheduling itself at the back of the run queue), then
+/// ready: lets every task woken before it run first.
+struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
 }
 
 fn spawn_servers(core: &Rc<Core>, sockets: CoreSockets, client_conns: &Arc<ClientConns>) -> std::io::Result<()> {
