@@ -40,6 +40,8 @@ struct Server {
     short_addr: SocketAddr,
     hub: Arc<Hub>,
     parked: Arc<AtomicUsize>,
+    /// The core's shared-rendering counters: stored, shared.
+    renders: Arc<[AtomicUsize; 2]>,
     next_seq: u64,
     state: State,
     thread: Option<JoinHandle<()>>,
@@ -102,17 +104,22 @@ impl Server {
     }
 
     fn start_on(state: State, driver: Driver) -> Server {
+        Server::start_parking(state, driver, PARKED_MAX)
+    }
+
+    fn start_parking(state: State, driver: Driver, parked_max: usize) -> Server {
         let hub = Hub::new(1);
         hub.publish(version(1, state.clone(), ChangeSet::everything()));
         let parked = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = mpsc::channel();
-        let (hub2, parked2) = (hub.clone(), parked.clone());
+        let renders = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+        let (hub2, parked2, renders2) = (hub.clone(), parked.clone(), renders.clone());
         let thread = std::thread::spawn(move || {
             let mut rt = runtime(driver);
             rt.block_on(async move {
                 let first = hub2.latest().unwrap();
                 let socket = std::env::temp_dir().join("proconsul-http-tests-no-control-plane.sock");
-                let core = Core::new(CoreInner::new(0, hub2.clone(), &first, socket, PARKED_MAX));
+                let core = Core::new(CoreInner::new(0, hub2.clone(), &first, socket, parked_max));
                 let listener = monoio::net::TcpListener::bind("127.0.0.1:0").unwrap();
                 let short = monoio::net::TcpListener::bind("127.0.0.1:0").unwrap();
                 tx.send((listener.local_addr().unwrap(), short.local_addr().unwrap()))
@@ -136,6 +143,9 @@ impl Server {
                 monoio::spawn(async move {
                     while !stop_reporting.load(Ordering::SeqCst) {
                         parked2.store(report_core.inner().parked_queries(), Ordering::SeqCst);
+                        let stats = report_core.inner().shared_renders().borrow().stats();
+                        renders2[0].store(stats.stored as usize, Ordering::SeqCst);
+                        renders2[1].store(stats.shared as usize, Ordering::SeqCst);
                         monoio::time::sleep(Duration::from_millis(5)).await;
                     }
                 });
@@ -149,6 +159,7 @@ impl Server {
             short_addr,
             hub,
             parked,
+            renders,
             next_seq: 2,
             state,
             thread: Some(thread),
@@ -468,6 +479,71 @@ fn blocking_read_returns_when_the_key_changes_on(driver: Driver) {
     server.wait_parked(0);
 }
 
+/// Reads one whole response from `s` as raw bytes (framed by Content-Length).
+fn read_raw_reply(s: &mut TcpStream) -> Vec<u8> {
+    let mut pending = Vec::new();
+    let reply = read_reply(s, &mut pending);
+    assert!(pending.is_empty(), "one response only");
+    let mut raw = reply.head.into_bytes();
+    raw.extend_from_slice(b"\r\n\r\n");
+    raw.extend_from_slice(&reply.body);
+    raw
+}
+
+#[test]
+fn identical_parked_queries_share_one_rendering() {
+    for driver in drivers() {
+        identical_parked_queries_share_one_rendering_on(driver);
+    }
+}
+
+fn identical_parked_queries_share_one_rendering_on(driver: Driver) {
+    const WATCHERS: usize = 1_000;
+    let mut server = Server::start_parking(sample(), driver, 2 * WATCHERS);
+    let mut same: Vec<TcpStream> = (0..WATCHERS).map(|_| server.connect()).collect();
+    for s in &mut same {
+        s.write_all(b"GET /v1/kv/b?index=2&wait=30s HTTP/1.1\r\n\r\n").unwrap();
+    }
+    // Same key, another index: its own rendering.
+    let mut other = server.connect();
+    other
+        .write_all(b"GET /v1/kv/b?index=3&wait=30s HTTP/1.1\r\n\r\n")
+        .unwrap();
+    server.wait_parked(WATCHERS + 1);
+    let stored_before = server.renders[0].load(Ordering::SeqCst);
+    server.apply(&set("b", b"new"));
+    let replies: Vec<Vec<u8>> = same.iter_mut().map(read_raw_reply).collect();
+    let other_reply = read_raw_reply(&mut other);
+    server.wait_parked(0);
+
+    let mut distinct = replies.clone();
+    distinct.sort();
+    distinct.dedup();
+    // One rendering per distinct `Date` second the answers were made in.
+    assert!(distinct.len() <= 2, "{} different answers", distinct.len());
+    let text = String::from_utf8(distinct[0].clone()).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("X-Consul-Index: 4\r\n"), "{text}");
+    assert!(text.contains(r#""Value":"bmV3""#), "{text}");
+    // Same answer, but a request of its own: rendered on its own (counted below).
+    assert!(String::from_utf8(other_reply)
+        .unwrap()
+        .contains("X-Consul-Index: 4\r\n"));
+
+    let start = Instant::now();
+    loop {
+        let stored = server.renders[0].load(Ordering::SeqCst) - stored_before;
+        let shared = server.renders[1].load(Ordering::SeqCst);
+        if stored + shared > WATCHERS {
+            assert_eq!(stored, distinct.len() + 1, "one rendering per distinct answer");
+            assert_eq!(shared, WATCHERS - distinct.len());
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "stored {stored} shared {shared}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn blocking_read_times_out_with_the_same_index() {
     for driver in drivers() {
@@ -658,4 +734,95 @@ fn a_client_that_stops_reading_is_dropped() {
         received < all,
         "the connection was cut before everything was written ({received} of {all})"
     );
+}
+
+/// Most bytes a connection's future may take (its task's allocation is
+/// this plus monoio's task header). A parked query costs this much, so it
+/// is most of issue #4's budget of 4 KiB per parked query (the rest: the
+/// registry entry and deadline, the request's copy, the hang-up read).
+/// Measured 2,024 bytes (debug and release alike) after the forwarding
+/// state and the read/write timers were boxed (3,072 before this session's
+/// changes, 2,432 after the per-query timer was removed).
+const CONNECTION_FUTURE_BYTES_MAX: usize = 2_560;
+
+#[test]
+fn a_connection_future_fits_the_parked_query_budget() {
+    let mut rt = runtime(Driver::Epoll);
+    let size = rt.block_on(async {
+        let hub = Hub::new(1);
+        hub.publish(version(1, sample(), ChangeSet::everything()));
+        let first = hub.latest().unwrap();
+        let socket = std::env::temp_dir().join("proconsul-http-tests-no-control-plane.sock");
+        let core = Core::new(CoreInner::new(0, hub.clone(), &first, socket, PARKED_MAX));
+        let listener = monoio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        let (stream, peer) = listener.accept().await.unwrap();
+        let connection = super::serve_connection(core, stream, peer);
+        std::mem::size_of_val(&connection)
+    });
+    eprintln!("connection future: {size} bytes");
+    assert!(
+        size <= CONNECTION_FUTURE_BYTES_MAX,
+        "a connection's future is {size} bytes, over {CONNECTION_FUTURE_BYTES_MAX}"
+    );
+}
+
+#[test]
+fn identical_reads_on_one_view_share_one_rendering() {
+    for driver in drivers() {
+        identical_reads_on_one_view_share_one_rendering_on(driver);
+    }
+}
+
+fn identical_reads_on_one_view_share_one_rendering_on(driver: Driver) {
+    let mut server = Server::start_on(sample(), driver);
+    let mut s = server.connect();
+    let renders = |server: &Server| {
+        (
+            server.renders[0].load(Ordering::SeqCst),
+            server.renders[1].load(Ordering::SeqCst),
+        )
+    };
+    let replies: Vec<Vec<u8>> = (0..3)
+        .map(|_| read_raw_reply_after(&mut s, b"GET /v1/kv/b HTTP/1.1\r\n\r\n"))
+        .collect();
+    let text = String::from_utf8(replies[2].clone()).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    // Three reads in well under a second: at most one `Date` turn, so at
+    // least one read was served from a stored rendering, byte for byte.
+    assert!(replies[0] == replies[1] || replies[1] == replies[2]);
+    let start = Instant::now();
+    while renders(&server).0 + renders(&server).1 < 3 {
+        assert!(
+            start.elapsed() < WAIT,
+            "renders (stored, shared) = {:?}",
+            renders(&server)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (stored, shared) = renders(&server);
+    assert!(shared >= 1 && stored <= 2, "stored {stored} shared {shared}");
+    // A write is a new view: the next read renders again, with the new value.
+    server.apply(&set("b", b"changed"));
+    let start = Instant::now();
+    loop {
+        let reply = read_raw_reply_after(&mut s, b"GET /v1/kv/b HTTP/1.1\r\n\r\n");
+        if String::from_utf8_lossy(&reply).contains(r#""Value":"Y2hhbmdlZA==""#) {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "the write never became visible");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let start = Instant::now();
+    while renders(&server).0 <= stored {
+        assert!(start.elapsed() < WAIT, "the new view was not rendered afresh");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Sends `request` on `s` and reads its whole reply.
+fn read_raw_reply_after(s: &mut TcpStream, request: &[u8]) -> Vec<u8> {
+    s.write_all(request).unwrap();
+    read_raw_reply(s)
 }
