@@ -16,6 +16,9 @@ pub enum Route {
     AgentLeave,
     /// Every other `/v1/agent/*` path: answered by the control plane.
     AgentForwarded,
+    /// Every `/v1/operator/*` path: answered by the control plane (raft
+    /// configuration, peer removal, leadership transfer, autopilot health).
+    OperatorForwarded,
     CatalogRegister,
     CatalogDeregister,
     CatalogDatacenters,
@@ -36,7 +39,7 @@ impl Route {
     /// Whether the control plane answers this route whole, method checks
     /// and `OPTIONS` included.
     pub fn is_forwarded_whole(self) -> bool {
-        self == Route::AgentForwarded
+        matches!(self, Route::AgentForwarded | Route::OperatorForwarded)
     }
 }
 
@@ -180,6 +183,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
         methods: &[Method::Get, Method::Put, Method::Post, Method::Delete],
         allow: "OPTIONS,GET,PUT,POST,DELETE",
     },
+    // The operator endpoints need raft (on a server, or through one): the
+    // control plane answers them, unknown paths and methods included.
+    Endpoint {
+        pattern: "/v1/operator/",
+        route: Route::OperatorForwarded,
+        methods: &[Method::Get, Method::Put, Method::Post, Method::Delete],
+        allow: "OPTIONS,GET,PUT,POST,DELETE",
+    },
 ];
 
 /// The method list of read-only endpoints.
@@ -263,6 +274,21 @@ mod tests {
             !Route::CatalogRegister.is_forwarded_whole(),
             "catalog writes check PUT here"
         );
+    }
+
+    #[test]
+    fn operator_paths_are_forwarded_whole() {
+        for (path, rest) in [
+            ("/v1/operator/raft/configuration", "raft/configuration"),
+            ("/v1/operator/raft/peer", "raft/peer"),
+            ("/v1/operator/autopilot/health", "autopilot/health"),
+            ("/v1/operator/nope", "nope"),
+        ] {
+            let (e, got) = resolve(path).unwrap();
+            assert_eq!((e.route, got), (Route::OperatorForwarded, rest), "{path}");
+            assert!(e.route.is_forwarded_whole());
+        }
+        assert!(resolve("/v1/operator").is_none(), "the prefix needs its slash");
     }
 
     #[test]

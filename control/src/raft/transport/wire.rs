@@ -45,6 +45,16 @@ pub enum PeerRequest {
     Subscribe {
         from_index: u64,
     },
+    /// An operator request (`/v1/operator/*`): raft configuration, peer
+    /// removal, leadership transfer, autopilot health and their helpers.
+    Operator(crate::raft::operator::OperatorRequest),
+    /// The read index of a `?consistent` read: the leader confirms its
+    /// leadership with a quorum and answers its commit index. `forwarded`:
+    /// already relayed once by a server that does not lead (answered only
+    /// by the leader).
+    ReadIndex {
+        forwarded: bool,
+    },
 }
 
 /// One frame of a state stream (server → client agent).
@@ -88,6 +98,10 @@ pub enum PeerReply {
     Hello(ClusterView),
     AddServer(Result<(), ControlError>),
     ClientWrite(Result<(u64, CommandResult), ControlError>),
+    /// The answer to an operator request.
+    Operator(Result<crate::raft::operator::OperatorReply, ControlError>),
+    /// The read index (applied by the leader), or why there is none.
+    ReadIndex(Result<u64, ControlError>),
     /// The receiver would not take the request (e.g. it is not a server
     /// of this cluster, or is shutting down).
     Refused(String),
