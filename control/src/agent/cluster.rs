@@ -215,6 +215,7 @@ pub async fn run_reconciler(
                     break;
                 }
             }
+            super::server_membership::remove_departed_servers(&gossip.members(), &raft).await;
         }
         tokio::select! {
             _ = shutdown.wait() => return,
@@ -231,6 +232,9 @@ pub struct ClusterLink {
     /// `None` when gossip is off (`ports.serf_lan = -1`, or a `-dev` agent
     /// whose gossip port was taken).
     pub gossip: Option<Gossip>,
+    /// The WAN pool (servers only; `None` on clients or with
+    /// `ports.serf_wan = -1`).
+    pub wan_gossip: Option<Gossip>,
     /// Raft addresses of the alive servers, from gossip.
     pub servers: watch::Receiver<Vec<String>>,
     pub faults: PeerFaults,
@@ -245,6 +249,7 @@ impl ClusterLink {
         let (_, servers) = watch::channel(Vec::new());
         ClusterLink {
             gossip: None,
+            wan_gossip: None,
             servers,
             faults: PeerFaults::default(),
             replica: None,
@@ -255,13 +260,13 @@ impl ClusterLink {
 /// Starts gossip on the serf LAN port of `-bind`, announcing the tags of
 /// this agent and joining `retry_join`. A `-dev` agent whose port is taken
 /// runs without gossip (a warning), any other agent fails to start.
-pub async fn start_gossip(config: &Config, node_id: &str) -> anyhow::Result<Option<Gossip>> {
+pub async fn start_gossip(config: &Config, node_id: &str, faults: &PeerFaults) -> anyhow::Result<Option<Gossip>> {
     if config.ports.serf_lan < 0 {
         return Ok(None);
     }
     let port = config.ports.serf_lan as u16;
     let build = format!("{}:proconsul", proconsul_shared::agent_info::CONSUL_COMPAT_VERSION);
-    let tags = member_tags(&TagInputs {
+    let mut tags = member_tags(&TagInputs {
         server: config.server,
         datacenter: &config.datacenter,
         node_id,
@@ -270,6 +275,10 @@ pub async fn start_gossip(config: &Config, node_id: &str) -> anyhow::Result<Opti
         bootstrap: config.bootstrap,
         build: &build,
     });
+    if config.server && config.ports.serf_wan >= 0 {
+        // Servers of our datacenter join us in the WAN pool at this port.
+        tags.insert(super::wan::WAN_JOIN_PORT_TAG.into(), config.ports.serf_wan.to_string());
+    }
     let opts = GossipOptions {
         bind: SocketAddr::new(config.bind_addr, port),
         advertise: SocketAddr::new(config.advertise_addr, port),
@@ -282,6 +291,8 @@ pub async fn start_gossip(config: &Config, node_id: &str) -> anyhow::Result<Opti
         } else {
             GossipTimings::lan()
         },
+        pool: crate::gossip::Pool::Lan,
+        faults: faults.clone(),
     };
     match Gossip::start(opts).await {
         Ok(g) => Ok(Some(g)),

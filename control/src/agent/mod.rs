@@ -17,13 +17,16 @@ pub mod agent_info;
 pub mod banner;
 pub mod build_info;
 pub mod cluster;
+pub mod fault_signals;
 pub mod heartbeat;
 pub mod local;
 pub mod local_node;
 pub mod logging;
 pub mod node_id;
 pub mod run_dir;
+pub mod server_membership;
 pub mod shutdown;
+pub mod wan;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -194,6 +197,8 @@ fn watch_hangup(reload: Arc<ReloadFn>, shutdown: Shutdown) -> anyhow::Result<()>
 struct Agent {
     shutdown: Shutdown,
     gossip: Option<Gossip>,
+    /// Servers only.
+    wan_gossip: Option<Gossip>,
     raft: Option<RaftHandle>,
     server_task: JoinHandle<()>,
     supervisor_task: JoinHandle<()>,
@@ -220,7 +225,18 @@ impl Agent {
         let run_dir = RunDir::create(config.data_dir.as_deref()).context("cannot create the run directory")?;
         let publisher = Publisher::new(rand::random::<u64>().max(1), DELTA_RING_BYTES_DEFAULT)?;
 
-        let gossip = cluster::start_gossip(&config, &node_id).await?;
+        let faults = PeerFaults::default();
+        let gossip = cluster::start_gossip(&config, &node_id, &faults).await?;
+        let wan_gossip = wan::start_wan_gossip(&config, &node_id, &faults).await?;
+        if let (Some(lan), Some(w)) = (&gossip, &wan_gossip) {
+            tokio::spawn(wan::run_wan_flood(
+                lan.clone(),
+                w.clone(),
+                config.datacenter.clone(),
+                shutdown.clone(),
+            ));
+        }
+        fault_signals::watch_fault_signals(config.cluster.dev_fault_injection, faults.clone(), shutdown.clone())?;
         let (servers_tx, servers) = tokio::sync::watch::channel(Vec::<String>::new());
         if let Some(g) = &gossip {
             tokio::spawn(cluster::track_servers(
@@ -230,7 +246,6 @@ impl Agent {
                 shutdown.clone(),
             ));
         }
-        let faults = PeerFaults::default();
         let raft = if config.server {
             Some(start_raft(&config, &node_id, publisher.clone(), servers.clone(), faults.clone()).await?)
         } else {
@@ -261,6 +276,7 @@ impl Agent {
         }
         let link = ClusterLink {
             gossip: gossip.clone(),
+            wan_gossip: wan_gossip.clone(),
             servers,
             faults,
             replica: replica.clone(),
@@ -310,6 +326,7 @@ impl Agent {
         Ok(Agent {
             shutdown,
             gossip,
+            wan_gossip,
             raft,
             server_task,
             supervisor_task,
@@ -327,15 +344,24 @@ impl Agent {
             ShutdownReason::Fatal(why) => tracing::error!(target: "agent", "fatal: {why}"),
         }
         tracing::info!(target: "agent", "Requesting shutdown");
-        if let Some(g) = &self.gossip {
-            // A leave (API, CLI) or an interrupted client announces it is
-            // leaving, so the others deregister it instead of failing it.
-            let leaving = matches!(reason, ShutdownReason::Leave)
-                || (self.raft.is_none() && matches!(reason, ShutdownReason::Signal("SIGINT")));
-            if leaving {
-                g.leave(Duration::from_millis(GOSSIP_LEAVE_WAIT_MS)).await;
+        // The WAN pool (servers) is left at the same time as the LAN pool.
+        let wan_leave = async {
+            if let (Some(w), ShutdownReason::Leave) = (&self.wan_gossip, &reason) {
+                w.leave(Duration::from_millis(GOSSIP_LEAVE_WAIT_MS)).await;
             }
-        }
+        };
+        let lan_leave = async {
+            if let Some(g) = &self.gossip {
+                // A leave (API, CLI) or an interrupted client announces it is
+                // leaving, so the others deregister it instead of failing it.
+                let leaving = matches!(reason, ShutdownReason::Leave)
+                    || (self.raft.is_none() && matches!(reason, ShutdownReason::Signal("SIGINT")));
+                if leaving {
+                    g.leave(Duration::from_millis(GOSSIP_LEAVE_WAIT_MS)).await;
+                }
+            }
+        };
+        tokio::join!(wan_leave, lan_leave);
         // The supervisor stops the data plane (bounded, then SIGKILL).
         let data_plane_wait = Duration::from_millis(DATAPLANE_EXIT_WAIT_MS + 500);
         if tokio::time::timeout(data_plane_wait, self.supervisor_task)
@@ -356,6 +382,9 @@ impl Agent {
         self.heartbeat_task.abort();
         if let Some(g) = &self.gossip {
             g.shutdown().await;
+        }
+        if let Some(w) = &self.wan_gossip {
+            w.shutdown().await;
         }
         tracing::info!(target: "agent", "shutdown complete");
         match reason {

@@ -33,7 +33,7 @@ pub struct FlagSpec {
     /// Name without dashes (`data-dir`).
     pub name: &'static str,
     pub kind: FlagKind,
-    /// One line for the usage text.
+    /// One line for the usage text; empty hides the flag from the usage.
     pub usage: &'static str,
 }
 
@@ -236,7 +236,7 @@ pub fn usage(specs: &[FlagSpec]) -> String {
     let mut out = String::new();
     let mut sorted: Vec<&FlagSpec> = specs.iter().collect();
     sorted.sort_by_key(|s| s.name);
-    for s in sorted {
+    for s in sorted.into_iter().filter(|s| !s.usage.is_empty()) {
         match s.kind {
             FlagKind::Bool => out.push_str(&format!("  -{}\n", s.name)),
             FlagKind::Value | FlagKind::List => out.push_str(&format!("  -{}=<value>\n", s.name)),

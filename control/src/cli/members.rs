@@ -143,8 +143,9 @@ pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let mut members: Vec<Member> = match serde_json::from_slice(&response.body) {
-        Ok(m) => m,
+    // A client agent answers `?wan` with `null` (Consul's nil list).
+    let mut members: Vec<Member> = match serde_json::from_slice::<Option<Vec<Member>>>(&response.body) {
+        Ok(m) => m.unwrap_or_default(),
         Err(e) => {
             io.complain(&format!("Error retrieving members: invalid response: {e}"));
             return 1;
@@ -223,5 +224,13 @@ mod tests {
             .recv()
             .unwrap()
             .starts_with("GET /v1/agent/members?segment=_all&wan=1 HTTP/1.1"));
+    }
+
+    #[test]
+    fn a_clients_null_wan_list_is_no_members() {
+        let (addr, _seen) = serve_canned(vec![ok_json(200, "null")]);
+        let flag = format!("-http-addr={addr}");
+        let r = run_cmd(&["members", "-wan", &flag]);
+        assert_eq!((r.code, r.err.as_str()), (2, ""));
     }
 }

@@ -42,11 +42,14 @@ pub const AGENT_FLAGS: &[FlagSpec] = &[
         "Default blocking-query wait (Go duration). Defaults to 300s.",
     ),
     FlagSpec::boolean("dev", "Development mode: in-memory single-node server."),
+    // Hidden (empty usage): SIGUSR1 isolates the agent, SIGUSR2 heals it.
+    FlagSpec::boolean("dev-fault-injection", ""),
     FlagSpec::value("dns-port", "DNS port (UDP and TCP), -1 to disable. Defaults to 8600."),
     FlagSpec::value("domain", "DNS domain. Defaults to consul."),
     FlagSpec::boolean("enable-script-checks", "Allow script checks."),
     FlagSpec::value("http-port", "HTTP API port, -1 to disable. Defaults to 8500."),
     FlagSpec::list("join", "Alias of -retry-join (since Consul 1.15)."),
+    FlagSpec::list("join-wan", "Alias of -retry-join-wan (since Consul 1.15)."),
     FlagSpec::value("log-level", "trace, debug, info, warn or err. Defaults to info."),
     FlagSpec::value(
         "max-query-time",
@@ -67,9 +70,25 @@ pub const AGENT_FLAGS: &[FlagSpec] = &[
         "retry-interval",
         "Pause between join attempts (Go duration). Defaults to 30s.",
     ),
+    FlagSpec::value(
+        "retry-interval-wan",
+        "Pause between WAN join attempts (Go duration). Defaults to 30s.",
+    ),
     FlagSpec::list(
         "retry-join",
         "Address of an agent to join (gossip, port 8301 unless given). Repeatable; retried until it works.",
+    ),
+    FlagSpec::list(
+        "retry-join-wan",
+        "Address of a server in another datacenter to join in the WAN pool (port 8302 unless given). Repeatable.",
+    ),
+    FlagSpec::value(
+        "serf-lan-port",
+        "Serf LAN (gossip) port, -1 to disable. Defaults to 8301.",
+    ),
+    FlagSpec::value(
+        "serf-wan-port",
+        "Serf WAN (gossip) port, -1 to disable. Defaults to 8302.",
     ),
     FlagSpec::boolean("server", "Run as a server (raft voter)."),
     FlagSpec::value("server-port", "Server RPC (raft) port. Defaults to 8300."),
@@ -132,6 +151,8 @@ pub fn agent_args(args: &ParsedArgs) -> Result<AgentArgs, ConfigError> {
     flags.ports.http = args.parsed::<i64>("http-port").map_err(flag_error)?;
     flags.ports.dns = args.parsed::<i64>("dns-port").map_err(flag_error)?;
     flags.ports.server = args.parsed::<i64>("server-port").map_err(flag_error)?;
+    flags.ports.serf_lan = args.parsed::<i64>("serf-lan-port").map_err(flag_error)?;
+    flags.ports.serf_wan = args.parsed::<i64>("serf-wan-port").map_err(flag_error)?;
     for pair in args.values("node-meta") {
         let Some((k, v)) = pair.split_once(':') else {
             return Err(ConfigError::Invalid(format!(
@@ -156,6 +177,11 @@ pub fn agent_args(args: &ParsedArgs) -> Result<AgentArgs, ConfigError> {
         flags.cluster.retry_join.push(addr.to_string());
     }
     flags.cluster.retry_interval = string("retry-interval");
+    for (_, addr) in args.in_order(&["join-wan", "retry-join-wan"]) {
+        flags.cluster.retry_join_wan.push(addr.to_string());
+    }
+    flags.cluster.retry_interval_wan = string("retry-interval-wan");
+    flags.cluster.dev_fault_injection = args.bool_opt("dev-fault-injection");
     Ok(AgentArgs {
         flags,
         config_paths,
@@ -245,6 +271,33 @@ mod tests {
         assert_eq!(e.to_string(), "-node-meta: \"novalue\" is not in key:value form");
         let e = agent(&["-dev", "extra"]).unwrap_err();
         assert_eq!(e.to_string(), "unexpected argument: extra");
+    }
+
+    #[test]
+    fn wan_and_fault_injection_flags() {
+        let a = agent(&[
+            "-retry-join-wan=s5",
+            "-join-wan",
+            "s6",
+            "-retry-interval-wan=1s",
+            "-serf-wan-port=18302",
+            "-serf-lan-port=-1",
+            "-dev-fault-injection",
+        ])
+        .unwrap();
+        assert_eq!(a.flags.cluster.retry_join_wan, vec!["s5", "s6"]);
+        assert_eq!(a.flags.cluster.retry_interval_wan.as_deref(), Some("1s"));
+        assert_eq!(a.flags.ports.serf_wan, Some(18302));
+        assert_eq!(a.flags.ports.serf_lan, Some(-1));
+        assert_eq!(a.flags.cluster.dev_fault_injection, Some(true));
+        assert_eq!(agent(&[]).unwrap().flags.cluster.dev_fault_injection, None);
+    }
+
+    #[test]
+    fn the_fault_injection_flag_is_hidden_from_help() {
+        let help = crate::cli::flags::usage(AGENT_FLAGS);
+        assert!(help.contains("-retry-join-wan"));
+        assert!(!help.contains("-dev-fault-injection"), "{help}");
     }
 
     #[test]

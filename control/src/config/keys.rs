@@ -82,6 +82,7 @@ pub const KNOWN_KEYS: &[(&str, Setter)] = &[
     ("datacenter", |c, v| set!(c.datacenter, string(v)?)),
     ("dataplane_threads", |c, v| set!(c.dataplane_threads, integer(v)?)),
     ("default_query_time", |c, v| set!(c.default_query_time, string(v)?)),
+    ("dev_fault_injection", cluster::refuse_fault_injection),
     ("dns_config.a_record_limit", dns::set_a_record_limit),
     ("dns_config.enable_additional_node_meta_txt", dns::set_node_meta_txt),
     ("dns_config.enable_truncate", dns::set_enable_truncate),
@@ -117,11 +118,14 @@ pub const KNOWN_KEYS: &[(&str, Setter)] = &[
     ("ports.server", |c, v| set!(c.ports.server, integer(v)?)),
     ("recursors", dns::set_recursors),
     ("retry_interval", cluster::set_retry_interval),
+    ("retry_interval_wan", cluster::set_retry_interval_wan),
     ("retry_join", cluster::set_retry_join),
+    ("retry_join_wan", cluster::set_retry_join_wan),
     ("server", |c, v| set!(c.server, boolean(v)?)),
     ("service", definitions::set_services),
     ("services", definitions::set_services),
     ("start_join", cluster::set_retry_join),
+    ("start_join_wan", cluster::set_retry_join_wan),
 ];
 
 /// The setter for an exact dotted path.

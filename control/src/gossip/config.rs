@@ -1,5 +1,6 @@
 //! Gossip timings and limits per mode: [`GossipTimings::lan`] follows serf's
-//! LAN defaults, [`GossipTimings::fast`] shortens every timer for `-dev` and
+//! LAN defaults, [`GossipTimings::wan`] its WAN defaults (slower probes, more
+//! patience), [`GossipTimings::fast`] shortens every timer for `-dev` and
 //! tests.
 
 use std::num::{NonZeroU32, NonZeroU8, NonZeroUsize};
@@ -62,6 +63,21 @@ impl GossipTimings {
             outbound_packets_max: 4_096,
             timers_max: 65_536,
             leave_propagate_ms_max: 5_000,
+        }
+    }
+
+    /// serf/memberlist WAN-like defaults: 5 s probes with a 3 s round trip,
+    /// 30 s to refute a suspicion, 500 ms gossip, 60 s announces.
+    pub fn wan() -> GossipTimings {
+        GossipTimings {
+            probe_period_ms: 5_000,
+            probe_rtt_ms: 3_000,
+            suspect_to_failed_ms: 30_000,
+            gossip_period_ms: 500,
+            announce_period_ms: 60_000,
+            announce_to_failed_period_ms: 30_000,
+            push_pull_timeout_ms: 30_000,
+            ..GossipTimings::lan()
         }
     }
 
@@ -145,6 +161,9 @@ mod tests {
     fn both_modes_are_valid_and_fast_is_faster() {
         assert_eq!(GossipTimings::lan().validate(), Ok(()));
         assert_eq!(GossipTimings::fast().validate(), Ok(()));
+        assert_eq!(GossipTimings::wan().validate(), Ok(()));
+        assert!(GossipTimings::wan().probe_period_ms > GossipTimings::lan().probe_period_ms);
+        assert!(GossipTimings::wan().suspect_to_failed_ms > GossipTimings::lan().suspect_to_failed_ms);
         assert!(GossipTimings::fast().suspect_to_failed_ms < GossipTimings::lan().suspect_to_failed_ms);
         assert_eq!(GossipTimings::lan().reap_after_ms, 259_200_000);
     }

@@ -108,11 +108,18 @@ pub struct GossipCore {
     leave_regossip_at_ms: Option<u64>,
     /// When the leave announcement stops being re-gossiped.
     leave_regossip_until_ms: u64,
+    /// Next reconnect round: failed members get an announce (serf's
+    /// reconnect), every `announce_to_failed_period_ms`.
+    reconnect_at_ms: u64,
 }
+
+/// Failed members announced to per reconnect round.
+pub const RECONNECT_FANOUT_MAX: usize = 2;
 
 impl GossipCore {
     /// A core for `identity`; `seed` feeds foca's member selection.
     pub fn new(identity: NodeIdentity, timings: GossipTimings, seed: u64, now_ms: u64) -> GossipCore {
+        let timings_reconnect_ms = timings.announce_to_failed_period_ms;
         let foca = Foca::new(
             identity,
             timings.foca_config(),
@@ -137,6 +144,7 @@ impl GossipCore {
             left: false,
             leave_regossip_at_ms: None,
             leave_regossip_until_ms: 0,
+            reconnect_at_ms: now_ms.saturating_add(timings_reconnect_ms),
         };
         core.sync_table();
         core
@@ -190,15 +198,43 @@ impl GossipCore {
             }
         }
         self.regossip_leave(now_ms);
+        self.reconnect_failed(now_ms);
         self.sync_table();
+    }
+
+    /// Foca announces to failed members only while it has live ones, so
+    /// after a full partition (every peer failed, on both sides) nobody
+    /// would call first: like serf's reconnect, a few failed members get
+    /// an announce every `announce_to_failed_period_ms`. A peer that still
+    /// holds us as failed answers that we are down, and foca rejoins with a
+    /// renewed identity.
+    fn reconnect_failed(&mut self, now_ms: u64) {
+        if now_ms < self.reconnect_at_ms || self.left {
+            return;
+        }
+        self.reconnect_at_ms = now_ms.saturating_add(self.timings.announce_to_failed_period_ms);
+        let failed: Vec<NodeIdentity> = self
+            .table
+            .members()
+            .iter()
+            .filter(|m| m.status == MemberStatus::Failed)
+            .filter_map(|m| self.table.identity(&m.name).cloned())
+            .take(RECONNECT_FANOUT_MAX)
+            .collect();
+        for target in failed {
+            if let Err(error) = self.foca.announce(target, &mut self.io) {
+                tracing::debug!(%error, "gossip: reconnect announce");
+            }
+        }
     }
 
     /// When [`GossipCore::advance`] should next be called.
     pub fn next_timer_ms(&self) -> Option<u64> {
-        match (self.io.timers.next_due_ms(), self.leave_regossip_at_ms) {
+        let next = match (self.io.timers.next_due_ms(), self.leave_regossip_at_ms) {
             (Some(timer), Some(regossip)) => Some(timer.min(regossip)),
             (timer, regossip) => timer.or(regossip),
-        }
+        };
+        Some(next.map_or(self.reconnect_at_ms, |due| due.min(self.reconnect_at_ms)))
     }
 
     /// After a leave foca stops probing, so the leave is pushed again every

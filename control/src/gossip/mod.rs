@@ -8,6 +8,7 @@
 //!   timers and events out).
 //! * [`push_pull`]: the TCP full-state exchange used to join.
 //! * [`join_addr`]: `-join`/`-retry-join` address parsing.
+//! * [`pool`]: which serf pool (LAN or WAN) an instance is, its default port.
 //! * `runtime`: the tokio task and listener (the only place with sockets).
 //!
 //! Not wire-compatible with HashiCorp memberlist: Proconsul agents only
@@ -18,6 +19,7 @@ pub mod core;
 pub mod identity;
 pub mod join_addr;
 pub mod member;
+pub mod pool;
 pub mod push_pull;
 mod runtime;
 pub mod timer_queue;
@@ -39,11 +41,13 @@ use tokio::task::JoinHandle;
 
 pub use self::config::GossipTimings;
 pub use self::member::{Member, MemberEvent, MemberStatus};
+pub use self::pool::Pool;
 
 use self::core::GossipCore;
 use self::identity::NodeIdentity;
 use self::push_pull::ExchangeLimits;
 use self::runtime::Command;
+use crate::raft::transport::PeerFaults;
 
 /// Default serf LAN port.
 pub const SERF_LAN_PORT: u16 = 8301;
@@ -77,6 +81,11 @@ pub struct GossipOptions {
     pub join_retry_ms: u64,
     /// Timers and limits.
     pub timings: GossipTimings,
+    /// LAN or WAN: the default join port and the log wording.
+    pub pool: Pool,
+    /// Fault injection: while isolated, every packet in and out is dropped
+    /// and push-pull is refused both ways.
+    pub faults: PeerFaults,
 }
 
 /// Handle to the running gossip layer; cheap to clone.
@@ -93,6 +102,8 @@ struct Inner {
     timings: GossipTimings,
     node_name: String,
     local_addr: SocketAddr,
+    pool: Pool,
+    faults: PeerFaults,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -152,6 +163,7 @@ impl Gossip {
             publish,
             shutdown_rx.clone(),
             clock,
+            opts.faults.clone(),
         )));
         tasks.push(tokio::spawn(runtime::serve_push_pull(
             listener,
@@ -159,6 +171,7 @@ impl Gossip {
             limits,
             opts.timings.push_pull_connections_max,
             shutdown_rx.clone(),
+            opts.faults.clone(),
         )));
         let gossip = Gossip {
             inner: Arc::new(Inner {
@@ -169,6 +182,8 @@ impl Gossip {
                 timings: opts.timings.clone(),
                 node_name: opts.node_name.clone(),
                 local_addr,
+                pool: opts.pool,
+                faults: opts.faults.clone(),
                 tasks: Mutex::new(Vec::new()),
             }),
         };
@@ -183,8 +198,14 @@ impl Gossip {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .extend(tasks);
-        tracing::info!(node = %opts.node_name, %local_addr, %advertise, "gossip: serf LAN listening");
+        let pool = opts.pool.name();
+        tracing::info!(node = %opts.node_name, %local_addr, %advertise, pool, "gossip: serf pool listening");
         Ok(gossip)
+    }
+
+    /// Which pool this instance is.
+    pub fn pool(&self) -> Pool {
+        self.inner.pool
     }
 
     /// The address actually bound (useful with port 0).
@@ -229,7 +250,10 @@ impl Gossip {
     }
 
     async fn join_one(&self, addr: &str) -> Result<(), String> {
-        let target = join_addr::parse_join_target(addr, SERF_LAN_PORT)?;
+        if self.inner.faults.is_isolated() {
+            return Err(format!("{addr}: fault injection: this agent is isolated"));
+        }
+        let target = join_addr::parse_join_target(addr, self.inner.pool.default_port())?;
         let limits = exchange_limits(&self.inner.timings);
         let lookup = tokio::net::lookup_host(target.clone());
         let resolved: Vec<SocketAddr> = tokio::time::timeout(Duration::from_millis(limits.timeout_ms), lookup)

@@ -28,6 +28,8 @@ fn options(block: [u8; 2], index: u8, join: Vec<String>, timings: GossipTimings)
         join,
         join_retry_ms: 100,
         timings,
+        pool: super::Pool::Lan,
+        faults: crate::raft::transport::PeerFaults::default(),
     }
 }
 
@@ -291,4 +293,39 @@ async fn unspecified_advertise_address_is_refused() {
     );
     opts.node_name = "n".to_string();
     assert!(Gossip::start(opts).await.is_err(), "invalid timings must be refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_member_fails_for_the_others_and_comes_back_when_healed() {
+    let block = loopback_block();
+    let faults = crate::raft::transport::PeerFaults::default();
+    let a = Gossip::start(options(block, 0, Vec::new(), GossipTimings::fast()))
+        .await
+        .unwrap();
+    let mut opts = options(block, 1, vec![a.local_addr().to_string()], GossipTimings::fast());
+    opts.faults = faults.clone();
+    let b = Gossip::start(opts).await.unwrap();
+    assert!(wait_until(Duration::from_secs(5), || all_alive(&[&a, &b], 2)).await);
+
+    faults.set_isolated(true);
+    assert!(
+        wait_until(Duration::from_secs(10), || sees(&a, "node-1", MemberStatus::Failed)).await,
+        "a stops hearing the isolated member"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || sees(&b, "node-0", MemberStatus::Failed)).await,
+        "the isolated member stops hearing a"
+    );
+    let refused = b.join(&[a.local_addr().to_string()]).await;
+    assert!(refused.unwrap_err().contains("isolated"), "no join while isolated");
+
+    faults.set_isolated(false);
+    assert!(
+        wait_until(Duration::from_secs(15), || all_alive(&[&a, &b], 2)).await,
+        "healed: both alive again: {:?} / {:?}",
+        a.members(),
+        b.members()
+    );
+    a.shutdown().await;
+    b.shutdown().await;
 }

@@ -13,6 +13,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
 use super::core::{GossipCore, WireMember};
 use super::member::{Member, MemberEvent};
 use super::push_pull::{self, ExchangeLimits};
+use crate::raft::transport::PeerFaults;
 
 /// Bytes of the UDP receive buffer: any datagram fits, the core then
 /// refuses the ones over `packet_bytes_max`.
@@ -47,6 +48,9 @@ pub(crate) struct Publish {
 }
 
 /// Runs the gossip core until `shutdown` turns true or the handle is gone.
+/// While `faults` isolates the agent, packets received are dropped unread
+/// and packets produced are dropped unsent (timers still run, so peers
+/// turn suspect, then failed, as in a real partition).
 pub(crate) async fn run_core(
     mut core: GossipCore,
     udp: UdpSocket,
@@ -54,6 +58,7 @@ pub(crate) async fn run_core(
     publish: Publish,
     mut shutdown: watch::Receiver<bool>,
     clock: Instant,
+    faults: PeerFaults,
 ) {
     let mut buffer = vec![0u8; RECEIVE_BUFFER_BYTES];
     let now_ms = |clock: Instant| u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -65,6 +70,7 @@ pub(crate) async fn run_core(
             .min(1_000);
         tokio::select! {
             received = udp.recv_from(&mut buffer) => match received {
+                Ok(_) if faults.is_isolated() => {}
                 Ok((bytes, from)) => {
                     if let Err(error) = core.handle_packet(now_ms(clock), &buffer[..bytes]) {
                         tracing::debug!(%from, %error, "gossip: packet refused");
@@ -80,7 +86,11 @@ pub(crate) async fn run_core(
             _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
         }
         core.advance(now_ms(clock));
+        let isolated = faults.is_isolated();
         for (to, packet) in core.drain_outbound() {
+            if isolated {
+                continue;
+            }
             if let Err(error) = udp.try_send_to(&packet, to) {
                 tracing::debug!(%to, %error, "gossip: udp send");
             }
@@ -135,13 +145,15 @@ fn log_event(event: &MemberEvent) {
     }
 }
 
-/// Accepts push-pull connections, at most `connections_max` at once.
+/// Accepts push-pull connections, at most `connections_max` at once;
+/// while `faults` isolates the agent, each is closed unanswered.
 pub(crate) async fn serve_push_pull(
     listener: TcpListener,
     commands: mpsc::Sender<Command>,
     limits: ExchangeLimits,
     connections_max: usize,
     mut shutdown: watch::Receiver<bool>,
+    faults: PeerFaults,
 ) {
     let slots = Arc::new(Semaphore::new(connections_max));
     loop {
@@ -157,6 +169,10 @@ pub(crate) async fn serve_push_pull(
                 continue;
             }
         };
+        if faults.is_isolated() {
+            drop(stream);
+            continue;
+        }
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             tracing::warn!(%from, connections_max, "gossip: too many push-pull connections, closing");
             drop(stream);

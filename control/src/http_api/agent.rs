@@ -117,8 +117,8 @@ pub async fn service<T: SyncTarget>(env: &HttpEnv<'_, T>, id: &str, query: &str)
     }
 }
 
-/// `GET /v1/agent/members`: every gossip member (this agent alone when
-/// gossip is off). `?wan` lists the same pool (one datacenter).
+/// `GET /v1/agent/members`: every LAN gossip member (this agent alone
+/// when gossip is off); `?wan` is [`super::membership::members`]'s.
 pub fn members<T: SyncTarget>(env: &HttpEnv<'_, T>, query: &str) -> HttpAnswer {
     let list = match env.gossip {
         Some(g) => g.members().iter().map(super::membership::member_json).collect(),

@@ -8,6 +8,8 @@
 //! * [`catalog`]: catalog register/deregister bodies into commands.
 //! * [`agent`]: the agent endpoints.
 //! * [`render`]: JSON shapes; [`answer`]: answers and query strings.
+//! * [`operator`], [`operator_health`]: `/v1/operator/*` (raft configuration,
+//!   peer removal, leadership transfer, autopilot health).
 //!
 //! Not served here: `filter` on agent listings (the filter engine lives in
 //! the data plane).
@@ -18,6 +20,8 @@ pub mod catalog;
 pub mod check_def;
 pub mod fields;
 pub mod membership;
+pub mod operator;
+pub mod operator_health;
 pub mod render;
 pub mod service_def;
 
@@ -42,6 +46,8 @@ pub struct HttpEnv<'a, T: SyncTarget> {
     pub reload: &'a ReloadFn,
     /// Gossip membership (`None`: this agent alone).
     pub gossip: Option<&'a crate::gossip::Gossip>,
+    /// The WAN pool (servers only).
+    pub wan_gossip: Option<&'a crate::gossip::Gossip>,
 }
 
 const GET: &str = "OPTIONS,GET";
@@ -62,6 +68,8 @@ pub async fn handle<T: SyncTarget>(env: &HttpEnv<'_, T>, call: &HttpCall) -> Htt
             "register" | "deregister" if !allowed(method, PUT) => method_not_allowed(method, PUT),
             "register" => catalog_write(env, catalog::register_command(&call.body)).await,
             "deregister" => catalog_write(env, catalog::deregister_command(&call.body)).await,
+            "datacenters" if !allowed(method, GET) => method_not_allowed(method, GET),
+            "datacenters" => membership::datacenters(env, query),
             _ => not_found(),
         };
     }
@@ -79,8 +87,8 @@ pub async fn handle<T: SyncTarget>(env: &HttpEnv<'_, T>, call: &HttpCall) -> Htt
         Route::Services => agent::services(env, query),
         Route::Service(id) => agent::service(env, id, query).await,
         Route::Checks => agent::checks(env, query),
-        Route::Members => agent::members(env, query),
-        Route::Join(addr) => membership::join(env, addr).await,
+        Route::Members => membership::members(env, query),
+        Route::Join(addr) => membership::join(env, addr, query).await,
         Route::ForceLeave(node) => membership::force_leave(env, node, query),
         Route::ServiceRegister => agent::service_register(env, query, &call.body).await,
         Route::ServiceDeregister(id) => agent::service_deregister(env, id).await,

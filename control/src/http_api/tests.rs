@@ -66,6 +66,7 @@ impl Fixture {
             agent: &self.agent,
             reload: &no_reload,
             gossip: None,
+            wan_gossip: None,
         };
         let call = HttpCall {
             method: method.into(),
@@ -354,4 +355,31 @@ async fn hash_blocking_wakes_on_change_and_times_out() {
         .call("GET", &format!("/v1/agent/service/web?hash={cur}&wait=bogus"), "")
         .await;
     assert_eq!((a.status, body(&a).as_str()), (400, "Invalid wait time"));
+}
+
+#[tokio::test]
+async fn wan_membership_and_datacenters_answer_like_consul_without_a_wan_pool() {
+    use super::membership::{FORCE_LEAVE_WAN_NOT_SERVER, JOIN_WAN_NOT_SERVER, WAN_SEGMENT_REFUSED};
+    let mut f = Fixture::new();
+    let a = f.call("GET", "/v1/agent/members?wan=1", "").await;
+    assert_eq!((a.status, body(&a).as_str()), (200, "[]"), "a server with no WAN pool");
+    let a = f.call("GET", "/v1/agent/members?wan=1&segment=alpha", "").await;
+    assert_eq!((a.status, body(&a).as_str()), (400, WAN_SEGMENT_REFUSED));
+    let v = f.json("/v1/agent/members?wan=&segment=_all").await;
+    assert_eq!(v[0]["Name"], "n1", "an empty wan value is the LAN pool");
+    let a = f.call("GET", "/v1/catalog/datacenters", "").await;
+    assert_eq!((a.status, body(&a).as_str()), (200, r#"["dc1"]"#));
+    let a = f.call("PUT", "/v1/catalog/datacenters", "").await;
+    assert_eq!(a.status, 405);
+    f.agent.server = false;
+    let a = f.call("GET", "/v1/agent/members?wan=1", "").await;
+    assert_eq!(
+        (a.status, body(&a).as_str()),
+        (200, "null"),
+        "Consul encodes a client's nil list"
+    );
+    let a = f.call("PUT", "/v1/agent/join/127.0.0.1?wan=1", "").await;
+    assert_eq!((a.status, body(&a).as_str()), (500, JOIN_WAN_NOT_SERVER));
+    let a = f.call("PUT", "/v1/agent/force-leave/s1.dc2?wan=1", "").await;
+    assert_eq!((a.status, body(&a).as_str()), (500, FORCE_LEAVE_WAN_NOT_SERVER));
 }

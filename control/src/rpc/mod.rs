@@ -80,6 +80,21 @@ impl ControlBackend for ControlContext {
         }
     }
 
+    async fn read_barrier(&self) -> Result<u64, ControlError> {
+        match &self.raft {
+            Some(raft) => raft.read_barrier().await,
+            // A client agent: a server asks the leader; our replica catches up.
+            None => {
+                crate::client_replica::read_index::read_barrier(
+                    &self.cluster.servers,
+                    &self.cluster.faults,
+                    self.publisher.applied(),
+                )
+                .await
+            }
+        }
+    }
+
     fn stats(&self) -> stats::Stats {
         let cluster = self.cluster_status();
         let (local_services, local_checks) = {
@@ -99,12 +114,24 @@ impl ControlBackend for ControlContext {
     }
 
     async fn http(&self, call: HttpCall) -> Result<HttpAnswer, ControlError> {
+        if call.path.starts_with("/v1/operator/") {
+            let access = crate::http_api::operator::OperatorAccess {
+                raft: self.raft.as_ref().map(RaftHandle::operator),
+                servers: &self.cluster.servers,
+                faults: &self.cluster.faults,
+                gossip: self.cluster.gossip.as_ref(),
+                pretty: self.agent.pretty_json,
+            };
+            let answer = crate::http_api::operator::handle(&access, &call.method, &call.path, &call.query).await;
+            return Ok(answer);
+        }
         let env = HttpEnv {
             local: &self.local,
             target: self,
             agent: &self.agent,
             reload: self.reload.as_ref(),
             gossip: self.cluster.gossip.as_ref(),
+            wan_gossip: self.cluster.wan_gossip.as_ref(),
         };
         Ok(crate::http_api::handle(&env, &call).await)
     }

@@ -1,6 +1,9 @@
-//! A fault-injection switch for partition tests: an isolated server
-//! neither sends nor accepts raft RPCs, as if its links were cut, while
-//! its process keeps running.
+//! A fault-injection switch for partition tests: an isolated agent
+//! neither sends nor accepts raft RPCs (nor client streams and forwarded
+//! writes), and both its gossip pools drop every packet, as if its links
+//! were cut, while its process keeps running. In-process tests flip it
+//! directly; a real agent started with `-dev-fault-injection` flips it on
+//! SIGUSR1/SIGUSR2 (`agent/fault_signals.rs`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -13,14 +13,12 @@ use crate::core::{LeaderStatus, View};
 /// Bytes reserved per node or service in a rendered list.
 const ROW_BYTES_ESTIMATE: usize = 256;
 
-/// `GET /v1/catalog/datacenters`: the agent's own datacenter (no WAN
-/// federation). Consistency flags are validated; no index headers.
-pub fn datacenters(req: &ApiRequest<'_>, view: &View) -> Outcome {
+/// `GET /v1/catalog/datacenters`: consistency flags are validated here,
+/// then the control plane answers from its WAN gossip pool (our own
+/// datacenter first, then the others by name); no index headers.
+pub fn datacenters(req: &ApiRequest<'_>) -> Outcome {
     or_answer!(parse_consistency(&req.query));
-    let body = json_body(req.pretty(view.agent.pretty_json), 32, |w| {
-        w.string_array([view.agent.datacenter.as_str()]);
-    });
-    Outcome::Ready(Response::json(200, body))
+    crate::api::forwarded::forward_whole(req)
 }
 
 /// `GET /v1/catalog/nodes[?node-meta=k:v][&filter=]`.
