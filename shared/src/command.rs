@@ -47,6 +47,12 @@ pub enum Command {
     /// `PUT /v1/event/fire/<name>`: a user event for every agent. Its
     /// `ltime` is set to the raft index when applied.
     EventFire(UserEvent),
+    /// Several independent writes in one raft entry (group commit): each
+    /// member is applied in order at the entry's one index, and their delta
+    /// ops form that index's one delta. Members are never batches, and at
+    /// most one is an `EventFire` (an event's `ltime` is its index). Answered
+    /// [`CommandResult::Batch`], one result per member.
+    Batch(Vec<Command>),
 }
 
 /// One catalog registration. Unchanged parts are not rewritten (their
@@ -91,4 +97,6 @@ pub enum CommandResult {
     /// A write refused by the state machine without any effect (a check
     /// naming a service that is not on the node). Consul answers 500.
     Failed(String),
+    /// The results of a [`Command::Batch`], one per member, in order.
+    Batch(Vec<CommandResult>),
 }

@@ -25,6 +25,8 @@ mod log_mem;
 mod log_store;
 mod log_wal;
 mod network;
+pub mod operator;
+pub mod read_index;
 mod record;
 mod snapshot_store;
 mod state_machine;
@@ -33,6 +35,7 @@ pub mod transport;
 pub mod types;
 mod vote_file;
 mod write_answer;
+pub mod write_batch;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -46,7 +49,7 @@ use proconsul_shared::{Command, CommandResult};
 
 use crate::publish::Publisher;
 use cluster::ClusterOptions;
-use leader_contact::LeaderContact;
+use leader_contact::{LeaderContact, LeaderSeen};
 use limits::{START_WAIT_MS_MAX, WRITE_WAIT_MS_MAX};
 use log_store::LogStore;
 use log_wal::WalOptions;
@@ -58,6 +61,7 @@ use transport::service::PeerService;
 use transport::wire::{PeerReply, PeerRequest, ServerHello};
 use transport::{PeerFaults, TcpTransport};
 use types::{NodeId, Raft};
+use write_batch::WriteBatcher;
 
 /// How to run raft on this server.
 #[derive(Debug, Clone)]
@@ -95,6 +99,9 @@ struct Inner {
     contact: LeaderContact,
     /// The peer side (cluster mode only).
     peers: Option<Peers>,
+    /// Group commit in front of `raft.client_write` (shared with the peer
+    /// service in cluster mode, so forwarded writes join the same batches).
+    writes: WriteBatcher,
 }
 
 struct Peers {
@@ -135,12 +142,14 @@ impl RaftHandle {
         let raft = Raft::new(opts.node_id, config, NoTransport, log_store, state_machine)
             .await
             .context("starting raft")?;
+        let writes = WriteBatcher::start(raft.clone());
         let handle = RaftHandle {
             inner: Arc::new(Inner {
                 raft,
                 node_id: opts.node_id,
                 contact: LeaderContact::new(Instant::now()),
                 peers: None,
+                writes,
             }),
         };
         if let Err(e) = handle.bootstrap_and_lead(&opts, start_last_log, wait_ms).await {
@@ -204,6 +213,7 @@ impl RaftHandle {
                 raft,
                 node_id: opts.node_id,
                 contact: LeaderContact::new(Instant::now()),
+                writes: service.writes.clone(),
                 peers: Some(Peers {
                     service: service.clone(),
                     faults: cluster.faults.clone(),
@@ -310,15 +320,14 @@ impl RaftHandle {
 
     /// A replicated write. Answers `(raft index, result)` once applied (its
     /// delta is then in the ring). Without leadership: 500 "No cluster
-    /// leader". An oversized command: 413.
+    /// leader". An oversized command: 413. Concurrent writes share raft
+    /// entries (group commit, [`WriteBatcher`]); a full queue: 429.
     pub async fn write(&self, cmd: Command) -> Result<(u64, CommandResult), ControlError> {
         write_answer::check_command_size(&cmd)?;
         if let Some(leader) = self.remote_leader_addr() {
             return self.forward_write(&leader, cmd).await;
         }
-        let wait = Duration::from_millis(WRITE_WAIT_MS_MAX);
-        let outcome = tokio::time::timeout(wait, self.inner.raft.client_write(cmd)).await.ok();
-        write_answer::answer(outcome)
+        self.inner.writes.write(cmd).await
     }
 
     /// Whether this server leads now.
@@ -370,10 +379,41 @@ impl RaftHandle {
         }
     }
 
-    /// `(known_leader, last_contact_ms)`; `(true, 0)` on the leader.
+    /// `(known_leader, last_contact_ms)`: `(true, 0)` on the leader; on a
+    /// follower the milliseconds since the leader's last append.
     pub fn leader_status(&self) -> (bool, u64) {
-        let leader_known = self.inner.raft.metrics().borrow().current_leader.is_some();
-        self.inner.contact.observe(Instant::now(), leader_known)
+        let leader = self.inner.raft.metrics().borrow().current_leader;
+        let seen = match leader {
+            Some(id) if id == self.inner.node_id => LeaderSeen::ThisServer,
+            Some(_) => LeaderSeen::Another {
+                last_append: self.inner.peers.as_ref().and_then(|p| p.service.leader_appends.last()),
+            },
+            None => LeaderSeen::Nobody,
+        };
+        self.inner.contact.observe(Instant::now(), seen)
+    }
+
+    /// The barrier of a `?consistent` read: the leader's read index
+    /// (confirmed with a quorum; asked of the leader when another server
+    /// leads), once this server's state machine has applied it. Bounded by
+    /// [`read_index::LEADER_CONFIRM_WAIT_MS_MAX`] and
+    /// [`read_index::READ_INDEX_APPLY_WAIT_MS_MAX`].
+    pub async fn read_barrier(&self) -> Result<u64, ControlError> {
+        let index = match &self.inner.peers {
+            Some(peers) => peers.service.read_index(false).await?,
+            None => read_index::confirm_as_leader(&self.inner.raft).await?,
+        };
+        let wait_ms = read_index::READ_INDEX_APPLY_WAIT_MS_MAX;
+        let applied = self
+            .inner
+            .raft
+            .wait(Some(Duration::from_millis(wait_ms)))
+            .applied_index_at_least(Some(index), "a consistent read's index is applied")
+            .await;
+        match applied {
+            Ok(metrics) => Ok(metrics.last_applied.index().unwrap_or(0).max(index)),
+            Err(_) => Err(read_index::apply_timeout(index, self.applied_index(), wait_ms)),
+        }
     }
 
     /// The `raft` section of `/v1/agent/self` `Stats` (Consul keys, string values).
@@ -381,6 +421,13 @@ impl RaftHandle {
         let metrics = self.inner.raft.metrics().borrow().clone();
         let last_log = self.inner.raft.data_metrics().borrow().last_log;
         stats::raft_stats(&metrics, last_log, self.inner.contact.last_contact_ms(Instant::now()))
+    }
+
+    /// The operator side of this server (`/v1/operator/*`, and the
+    /// removal of departed servers).
+    pub fn operator(&self) -> operator::RaftOperator {
+        let faults = self.inner.peers.as_ref().map(|p| p.faults.clone()).unwrap_or_default();
+        operator::RaftOperator::new(self.inner.raft.clone(), self.inner.node_id, faults)
     }
 
     /// This server's raft id.

@@ -8,6 +8,8 @@ use proconsul_shared::ipc::messages::ControlError;
 use proconsul_shared::limits::{KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, TXN_OPS_MAX};
 use proconsul_shared::state::{UserEvent, USER_EVENT_BYTES_MAX};
 
+use crate::raft::write_batch::BATCH_COMMANDS_MAX;
+
 /// Longest node name or address accepted, in bytes.
 pub const NODE_FIELD_BYTES_MAX: usize = 256;
 /// Most tagged addresses or meta pairs on one node.
@@ -140,7 +142,33 @@ pub fn validate(command: &Command) -> Result<(), ControlError> {
         }
         Command::CatalogRegister(reg) => registration(reg),
         Command::EventFire(event) => user_event(event),
+        Command::Batch(members) => batch(members),
     }
+}
+
+/// A batch (built by the raft write batcher from validated writes; this is
+/// the guard): at most [`BATCH_COMMANDS_MAX`] members, none a batch itself,
+/// at most one user event, each member within its own bounds.
+fn batch(members: &[Command]) -> Result<(), ControlError> {
+    if members.len() > BATCH_COMMANDS_MAX {
+        return Err(too_large(format!(
+            "Batch contains too many writes ({} > {BATCH_COMMANDS_MAX})",
+            members.len()
+        )));
+    }
+    let mut events = 0;
+    for member in members {
+        match member {
+            Command::Batch(_) => return Err(bad_request("A batch may not contain a batch".into())),
+            Command::EventFire(_) => events += 1,
+            _ => {}
+        }
+        if events > 1 {
+            return Err(bad_request("A batch may fire at most one user event".into()));
+        }
+        validate(member)?;
+    }
+    Ok(())
 }
 
 fn user_event(event: &UserEvent) -> Result<(), ControlError> {
@@ -188,6 +216,29 @@ mod tests {
             too_big.message.contains("exceeds configured limit of 512 bytes"),
             "{too_big:?}"
         );
+    }
+
+    #[test]
+    fn batches_are_bounded_flat_and_check_every_member() {
+        let event = Command::EventFire(UserEvent {
+            name: "deploy".into(),
+            ..UserEvent::default()
+        });
+        let ok = Command::Batch(vec![set("a", 1), event.clone(), set("b", 1)]);
+        assert_eq!(validate(&ok), Ok(()));
+        let nested = Command::Batch(vec![set("a", 1), Command::Batch(vec![set("b", 1)])]);
+        assert_eq!(
+            validate(&nested).unwrap_err().message,
+            "A batch may not contain a batch"
+        );
+        let two_events = Command::Batch(vec![event.clone(), event]);
+        assert_eq!(validate(&two_events).unwrap_err().status, 400);
+        let bad_member = Command::Batch(vec![set("a", 1), set("", 1)]);
+        assert_eq!(validate(&bad_member).unwrap_err().message, "Missing key name");
+        let too_many = Command::Batch(vec![set("a", 1); BATCH_COMMANDS_MAX + 1]);
+        let e = validate(&too_many).unwrap_err();
+        assert_eq!(e.status, 413);
+        assert_eq!(e.message, "Batch contains too many writes (257 > 256)");
     }
 
     #[test]

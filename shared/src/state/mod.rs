@@ -47,6 +47,49 @@ impl State {
         self.advance(index);
         let mut ops = Vec::new();
         let result = match command {
+            Command::Batch(members) => CommandResult::Batch(self.apply_batch(index, members, &mut ops)),
+            single => self.apply_at(index, single, &mut ops),
+        };
+        (result, Delta { index, ops })
+    }
+
+    /// Applies the members of a [`Command::Batch`] in order, all at raft
+    /// index `index` (which is already this state's index), appending their
+    /// delta ops to `ops`: one index and one delta for the whole batch, as
+    /// for a transaction. A later member sees the effects of earlier ones.
+    ///
+    /// A second `EventFire` in one batch is answered
+    /// [`CommandResult::Failed`] without effect: an event's `ltime` is its
+    /// raft index and must increase (the batcher never builds such a batch;
+    /// a replica must still not crash on one).
+    fn apply_batch(&mut self, index: u64, members: &[Command], ops: &mut Vec<DeltaOp>) -> Vec<CommandResult> {
+        let mut event_fired = false;
+        let mut results = Vec::with_capacity(members.len());
+        for member in members {
+            assert!(
+                !matches!(member, Command::Batch(_)),
+                "a batch member is never a batch (index {index})"
+            );
+            if matches!(member, Command::EventFire(_)) {
+                if event_fired {
+                    results.push(CommandResult::Failed(
+                        "only one user event may be fired per raft entry".into(),
+                    ));
+                    continue;
+                }
+                event_fired = true;
+            }
+            results.push(self.apply_at(index, member, ops));
+        }
+        results
+    }
+
+    /// Applies one (non-batch) command at `index` without advancing the
+    /// state's index, appending its delta ops to `ops`.
+    fn apply_at(&mut self, index: u64, command: &Command, ops: &mut Vec<DeltaOp>) -> CommandResult {
+        debug_assert_eq!(self.index, index, "apply_at runs after advance");
+        match command {
+            Command::Batch(_) => unreachable!("apply_command handles batches; members are never batches"),
             Command::KvSet { key, value, flags } => {
                 let e = txn::set_entry(&mut self.kv, key, value, *flags, index);
                 ops.push(DeltaOp::KvPut(e));
@@ -103,27 +146,27 @@ impl State {
                 match txn::evaluate(&mut scratch, txn_ops, index) {
                     Ok((results, txn_deltas)) => {
                         self.kv = scratch;
-                        ops = txn_deltas;
+                        ops.extend(txn_deltas);
                         CommandResult::TxnCommitted(results)
                     }
                     Err(errors) => CommandResult::TxnRolledBack(errors),
                 }
             }
             Command::NodeRegister(reg) => {
-                self.ensure_node(reg, index, &mut ops);
+                self.ensure_node(reg, index, ops);
                 CommandResult::Done
             }
             Command::NodeDeregister { node } => {
-                self.deregister(node, None, None, index, &mut ops);
+                self.deregister(node, None, None, index, ops);
                 CommandResult::Done
             }
-            Command::CatalogRegister(reg) => self.catalog_register(reg, index, &mut ops),
+            Command::CatalogRegister(reg) => self.catalog_register(reg, index, ops),
             Command::CatalogDeregister {
                 node,
                 service_id,
                 check_id,
             } => {
-                self.deregister(node, service_id.as_deref(), check_id.as_deref(), index, &mut ops);
+                self.deregister(node, service_id.as_deref(), check_id.as_deref(), index, ops);
                 CommandResult::Done
             }
             Command::EventFire(event) => {
@@ -135,8 +178,7 @@ impl State {
                 ops.push(DeltaOp::EventPut(event));
                 CommandResult::Done
             }
-        };
-        (result, Delta { index, ops })
+        }
     }
 
     /// Advances the index for a raft entry that carries no command (blank

@@ -210,3 +210,99 @@ fn delta_round_trip() {
     let bytes = d.encode();
     assert_eq!(Delta::decode(&bytes).unwrap(), d);
 }
+
+#[test]
+fn a_batch_applies_its_members_in_order_at_one_index_with_one_delta() {
+    let mut leader = State::default();
+    let (_, first) = leader.apply_command(2, &set("a", "old"));
+    let mut replica = State::default();
+    assert!(replica.apply_delta(&first));
+
+    let batch = Command::Batch(vec![
+        set("b", "new"),
+        // Sees the set of "b" just before it in the batch.
+        Command::KvCas {
+            key: "b".into(),
+            value: b"newer".to_vec(),
+            flags: 1,
+            index: 3,
+        },
+        // A stale CAS against "a" (modified at 2, not 1) fails.
+        Command::KvCas {
+            key: "a".into(),
+            value: b"lost".to_vec(),
+            flags: 0,
+            index: 1,
+        },
+        Command::KvDelete { key: "a".into() },
+        Command::Txn {
+            ops: vec![op(KvVerb::Cas, "b", 3)],
+        },
+    ]);
+    let (result, delta) = leader.apply_command(3, &batch);
+    let CommandResult::Batch(results) = result else {
+        panic!("a batch answers per member: {result:?}");
+    };
+    assert_eq!(results.len(), 5);
+    assert_eq!(
+        results[..4],
+        [
+            CommandResult::Bool(true),
+            CommandResult::Bool(true),
+            CommandResult::Bool(false),
+            CommandResult::Bool(true),
+        ]
+    );
+    assert!(matches!(results[4], CommandResult::TxnCommitted(_)), "{:?}", results[4]);
+    assert_eq!(leader.index(), 3, "one raft index for the whole batch");
+    assert_eq!(delta.index, 3);
+    // set b, cas b, delete a, txn cas b: four ops; the failed cas adds none.
+    assert_eq!(delta.ops.len(), 4, "{:?}", delta.ops);
+    let b = leader.kv.get("b").unwrap();
+    assert_eq!((b.value.as_slice(), b.modify_index), (&b"x"[..], 3));
+    assert!(leader.kv.get("a").is_none());
+
+    assert!(replica.apply_delta(&delta));
+    assert_same(&leader, &replica);
+    assert_eq!(replica.kv.get("b"), leader.kv.get("b"));
+}
+
+#[test]
+fn a_second_event_in_one_batch_fails_without_effect() {
+    let event = |name: &str| {
+        Command::EventFire(crate::state::UserEvent {
+            id: format!("id-{name}"),
+            name: name.into(),
+            ..Default::default()
+        })
+    };
+    let mut leader = State::default();
+    let batch = Command::Batch(vec![event("one"), set("k", "v"), event("two")]);
+    let (result, delta) = leader.apply_command(5, &batch);
+    let CommandResult::Batch(results) = result else {
+        panic!("{result:?}");
+    };
+    assert_eq!(results[..2], [CommandResult::Done, CommandResult::Bool(true)]);
+    assert!(matches!(&results[2], CommandResult::Failed(m) if m.contains("one user event")));
+    assert_eq!(leader.events.len(), 1);
+    assert_eq!(delta.ops.len(), 2);
+    let mut replica = State::default();
+    assert!(replica.apply_delta(&delta));
+    assert_eq!(replica.events.len(), 1);
+    assert_same(&leader, &replica);
+}
+
+#[test]
+#[should_panic(expected = "never a batch")]
+fn a_nested_batch_is_a_broken_invariant() {
+    let mut state = State::default();
+    state.apply_command(1, &Command::Batch(vec![Command::Batch(vec![set("a", "b")])]));
+}
+
+#[test]
+fn an_empty_batch_only_advances_the_index() {
+    let mut state = State::default();
+    let (result, delta) = state.apply_command(4, &Command::Batch(Vec::new()));
+    assert_eq!(result, CommandResult::Batch(Vec::new()));
+    assert_eq!((delta.index, delta.ops.len(), state.index()), (4, 0, 4));
+}

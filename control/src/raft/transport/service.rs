@@ -7,6 +7,7 @@ use std::io::Cursor;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use openraft::raft::AppendEntriesResponse;
 use openraft::{BasicNode, ChangeMembers};
 use proconsul_shared::ipc::messages::ControlError;
 use proconsul_shared::{Command, CommandResult};
@@ -15,9 +16,12 @@ use super::call::call;
 use super::faults::PeerFaults;
 use super::wire::{ClusterView, PeerReply, PeerRequest, ServerHello};
 use crate::publish::Publisher;
+use crate::raft::leader_contact::LeaderAppends;
 use crate::raft::limits::WRITE_WAIT_MS_MAX;
+use crate::raft::read_index;
 use crate::raft::types::{NodeId, Raft, Snapshot};
 use crate::raft::write_answer;
+use crate::raft::write_batch::WriteBatcher;
 
 /// Most servers one server keeps track of (Consul clusters run 3–7).
 pub const KNOWN_SERVERS_MAX: usize = 64;
@@ -32,17 +36,23 @@ pub struct PeerService {
     pub publisher: Arc<Publisher>,
     pub faults: PeerFaults,
     known: Mutex<BTreeMap<NodeId, String>>,
+    /// When this server last accepted an append from the leader.
+    pub leader_appends: LeaderAppends,
+    /// Group commit of the writes this server applies as leader.
+    pub writes: WriteBatcher,
 }
 
 impl PeerService {
     pub fn new(raft: Raft, me: ServerHello, publisher: Arc<Publisher>, faults: PeerFaults) -> PeerService {
         let known = BTreeMap::from([(me.node_id, me.rpc_addr.clone())]);
         PeerService {
+            writes: WriteBatcher::start(raft.clone()),
             raft,
             me,
             publisher,
             faults,
             known: Mutex::new(known),
+            leader_appends: LeaderAppends::default(),
         }
     }
 
@@ -132,9 +142,7 @@ impl PeerService {
                 }),
             };
         }
-        let wait = Duration::from_millis(WRITE_WAIT_MS_MAX);
-        let outcome = tokio::time::timeout(wait, self.raft.client_write(cmd)).await.ok();
-        write_answer::answer(outcome)
+        self.writes.write(cmd).await
     }
 
     /// Adds a server as a learner, waits for it to catch up, then makes it
@@ -175,10 +183,31 @@ impl PeerService {
             })?
     }
 
+    /// The read index of a `?consistent` read: confirmed here when this
+    /// server leads, else asked of the leader once (`forwarded` stops a
+    /// second hop).
+    pub async fn read_index(&self, forwarded: bool) -> Result<u64, ControlError> {
+        let leads = self.raft.metrics().borrow().current_leader == Some(self.me.node_id);
+        if leads {
+            return read_index::confirm_as_leader(&self.raft).await;
+        }
+        match self.leader_addr() {
+            Some(leader) if !forwarded => read_index::ask(&leader, true, &self.faults).await,
+            _ => Err(ControlError::no_leader()),
+        }
+    }
+
     /// Answers one request.
     pub async fn answer(&self, req: PeerRequest) -> PeerReply {
         match req {
-            PeerRequest::AppendEntries(rpc) => PeerReply::AppendEntries(self.raft.append_entries(rpc).await),
+            PeerRequest::AppendEntries(rpc) => {
+                let answer = self.raft.append_entries(rpc).await;
+                // Accepted (not refused for a higher vote): the leader's contact.
+                if matches!(&answer, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
+                    self.leader_appends.record(std::time::Instant::now());
+                }
+                PeerReply::AppendEntries(answer)
+            }
             PeerRequest::Vote(rpc) => PeerReply::Vote(self.raft.vote(rpc).await),
             PeerRequest::FullSnapshot { vote, meta, data } => {
                 let snapshot = Snapshot {
@@ -196,6 +225,12 @@ impl PeerService {
             // the leader once (one hop); a relayed write is not relayed again.
             PeerRequest::ClientWrite(cmd) => PeerReply::ClientWrite(self.write(cmd, false).await),
             PeerRequest::ForwardedWrite(cmd) => PeerReply::ClientWrite(self.write(cmd, true).await),
+            PeerRequest::Operator(req) => {
+                let operator =
+                    crate::raft::operator::RaftOperator::new(self.raft.clone(), self.me.node_id, self.faults.clone());
+                PeerReply::Operator(operator.execute(req).await)
+            }
+            PeerRequest::ReadIndex { forwarded } => PeerReply::ReadIndex(self.read_index(forwarded).await),
             PeerRequest::Subscribe { .. } => {
                 PeerReply::Refused("a subscription takes over its connection; send it first".into())
             }
