@@ -132,16 +132,22 @@ impl<D: Serialize + DetailRows> Summary<D> {
         let line = self.json_line();
         print!("{}", self.table());
         println!("{line}");
-        if let Some(path) = json_out {
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("opening {}", path.display()))?;
-            writeln!(f, "{line}").with_context(|| format!("writing {}", path.display()))?;
+        match json_out {
+            Some(path) => append_line(path, &line),
+            None => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// Appends `line` and a newline to the results file at `path` (created if
+/// missing): one JSON line per measured run.
+pub fn append_line(path: &Path, line: &str) -> anyhow::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    writeln!(f, "{line}").with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]

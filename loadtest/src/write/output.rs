@@ -1,7 +1,6 @@
 //! The JSON line a write benchmark prints last (and appends to a results
 //! file), for modes whose summary is not a throughput [`crate::report::Summary`].
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -11,15 +10,10 @@ use serde::Serialize;
 pub fn emit_json<S: Serialize>(summary: &S, json_out: Option<&Path>) -> anyhow::Result<()> {
     let line = serde_json::to_string(summary).context("serializing the summary")?;
     println!("{line}");
-    if let Some(path) = json_out {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        writeln!(f, "{line}").with_context(|| format!("writing {}", path.display()))?;
+    match json_out {
+        Some(path) => crate::report::append_line(path, &line),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]
