@@ -6,7 +6,7 @@
 use proconsul_shared::command::{CatalogRegistration, Command, NodeRegistration};
 use proconsul_shared::ipc::messages::ControlError;
 use proconsul_shared::limits::{KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX, TXN_OPS_MAX};
-use proconsul_shared::state::{UserEvent, USER_EVENT_BYTES_MAX};
+use proconsul_shared::state::{uuid_halves, UserEvent, USER_EVENT_BYTES_MAX};
 
 use crate::raft::write_batch::BATCH_COMMANDS_MAX;
 
@@ -175,6 +175,9 @@ fn user_event(event: &UserEvent) -> Result<(), ControlError> {
     if event.name.is_empty() {
         return Err(bad_request("User event missing name".into()));
     }
+    if uuid_halves(&event.id).is_none() {
+        return Err(bad_request(format!("User event ID {:?} is not a UUID", event.id)));
+    }
     if event.size_bytes() > USER_EVENT_BYTES_MAX {
         return Err(ControlError {
             status: 500,
@@ -210,6 +213,16 @@ mod tests {
         };
         assert_eq!(validate(&event("deploy", 10)), Ok(()));
         assert_eq!(validate(&event("", 10)).unwrap_err().status, 400);
+        let mut bad_id = UserEvent {
+            id: "not-a-uuid".into(),
+            name: "deploy".into(),
+            ..UserEvent::default()
+        };
+        let refused = validate(&Command::EventFire(bad_id.clone())).unwrap_err();
+        assert_eq!(refused.status, 400);
+        assert!(refused.message.contains("is not a UUID"), "{refused:?}");
+        bad_id.id = "0f2b5a0e-6f4c-4c1e-9d55-1f4f3c1c0a11".into();
+        assert_eq!(validate(&Command::EventFire(bad_id)), Ok(()));
         let too_big = validate(&event("deploy", USER_EVENT_BYTES_MAX)).unwrap_err();
         assert_eq!(too_big.status, 500);
         assert!(
@@ -221,6 +234,7 @@ mod tests {
     #[test]
     fn batches_are_bounded_flat_and_check_every_member() {
         let event = Command::EventFire(UserEvent {
+            id: "0f2b5a0e-6f4c-4c1e-9d55-1f4f3c1c0a11".into(),
             name: "deploy".into(),
             ..UserEvent::default()
         });

@@ -59,6 +59,31 @@ impl UserEvent {
     }
 }
 
+/// The two 64-bit halves of a UUID in its 36-character text form
+/// (`8-4-4-4-12` hex digits), or `None` when `id` is not one. No allocation.
+pub fn uuid_halves(id: &str) -> Option<(u64, u64)> {
+    let b = id.as_bytes();
+    if b.len() != 36 {
+        return None;
+    }
+    let mut halves = [0u64; 2];
+    let mut digits = 0usize;
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if c != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let nibble = (c as char).to_digit(16)? as u64;
+        let half = &mut halves[digits / 16];
+        *half = (*half << 4) | nibble;
+        digits += 1;
+    }
+    debug_assert_eq!(digits, 32, "36 characters less 4 dashes");
+    Some((halves[0], halves[1]))
+}
+
 /// The recent events and the index of the last one.
 #[derive(Debug, Clone, Default)]
 pub struct EventLog {
@@ -126,6 +151,29 @@ mod tests {
         assert_eq!(log.iter().next().unwrap().ltime, 11);
         assert_eq!(log.iter().last().unwrap().ltime, EVENTS_KEPT_MAX as u64 + 10);
         assert_eq!(log.table_index(), EVENTS_KEPT_MAX as u64 + 10);
+    }
+
+    #[test]
+    fn uuid_halves_parse_the_text_form_only() {
+        assert_eq!(
+            uuid_halves("b54fe110-7af5-cafc-d1fb-afc8ba432b1c"),
+            Some((0xb54f_e110_7af5_cafc, 0xd1fb_afc8_ba43_2b1c))
+        );
+        assert_eq!(
+            uuid_halves("B54FE110-7AF5-CAFC-D1FB-AFC8BA432B1C").map(|h| h.0),
+            Some(0xb54f_e110_7af5_cafc)
+        );
+        for bad in [
+            "",
+            "not-a-uuid",
+            "b54fe110-7af5-cafc-d1fb-afc8ba432b1",
+            "b54fe110-7af5-cafc-d1fb-afc8ba432b1cc",
+            "b54fe1107-af5-cafc-d1fb-afc8ba432b1c",
+            "zzzzzzzz-0000-0000-0000-000000000000",
+            "b54fe110-7af5-cafc-d1fb-afc8ba432bé",
+        ] {
+            assert_eq!(uuid_halves(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod node;
 pub use catalog::{
     Catalog, CatalogKey, CheckDefinition, CheckStatus, HealthCheck, ServiceAddress, ServiceInstance, Weights,
 };
-pub use events::{EventLog, UserEvent, EVENTS_KEPT_MAX, USER_EVENT_BYTES_MAX};
+pub use events::{uuid_halves, EventLog, UserEvent, EVENTS_KEPT_MAX, USER_EVENT_BYTES_MAX};
 pub use kv::{KvEntry, KvTable};
 pub use node::{Node, NodeTable};
 

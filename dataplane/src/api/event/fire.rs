@@ -1,7 +1,7 @@
 //! `PUT /v1/event/fire/<name>[?node=&service=&tag=]`, body = payload.
 
 use proconsul_shared::ipc::messages::ControlOp;
-use proconsul_shared::state::{UserEvent, USER_EVENT_BYTES_MAX};
+use proconsul_shared::state::{uuid_halves, UserEvent, USER_EVENT_BYTES_MAX};
 use proconsul_shared::Command;
 
 use super::agent_filter::compile;
@@ -38,7 +38,9 @@ pub fn fire(req: &ApiRequest<'_>, name: &str, view: &View, leader: LeaderStatus,
     if let Err(message) = validate(&event) {
         return Outcome::Ready(Response::text(500, message));
     }
-    let (id_high, id_low) = id_halves(&event.id);
+    let Some((id_high, id_low)) = uuid_halves(&event.id) else {
+        return Outcome::Ready(Response::text(500, "generated event ID is not a UUID"));
+    };
     Outcome::Forward(Forward {
         op: ControlOp::Write(Command::EventFire(event)),
         reply: ReplyKind::EventFired {
@@ -71,12 +73,4 @@ fn validate(event: &UserEvent) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// The UUID as two numbers, so a `Copy` reply kind can name the event.
-pub(super) fn id_halves(id: &str) -> (u64, u64) {
-    let hex: String = id.chars().filter(|c| *c != '-').collect();
-    let high = u64::from_str_radix(&hex[..16], 16).expect("a generated UUID");
-    let low = u64::from_str_radix(&hex[16..], 16).expect("a generated UUID");
-    (high, low)
 }

@@ -1,8 +1,7 @@
 //! Consul's `UserEvent` JSON.
 
-use proconsul_shared::state::UserEvent;
+use proconsul_shared::state::{uuid_halves, UserEvent};
 
-use super::fire::id_halves;
 use crate::api::json::JsonWriter;
 use crate::api::read::json_body;
 use crate::api::response::Response;
@@ -42,7 +41,7 @@ pub fn render_fired(view: &View, index: u64, id: (u64, u64), pretty: bool) -> Re
         .events
         .iter()
         .rev()
-        .find(|e| e.ltime == index && id_halves(&e.id) == id);
+        .find(|e| e.ltime == index && uuid_halves(&e.id) == Some(id));
     match found {
         Some(event) => Response::json(200, json_body(pretty, 256, |w| write_event(w, event, 0))),
         None => Response::text(

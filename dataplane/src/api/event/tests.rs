@@ -130,7 +130,7 @@ fn the_fire_answer_is_the_applied_event_with_ltime_zero() {
     let mut fired = event(ID_A, "deploy");
     fired.payload = Some(b"hi".to_vec());
     let view = view_with(&[Command::EventFire(fired)]);
-    let (id_high, id_low) = super::fire::id_halves(ID_A);
+    let (id_high, id_low) = proconsul_shared::state::uuid_halves(ID_A).unwrap();
     let r = render_fired(&view, 1, (id_high, id_low), false);
     assert_eq!(r.status, 200);
     let v = json(&r);

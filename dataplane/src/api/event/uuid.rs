@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use proconsul_shared::state::uuid_halves;
+
 /// A random version-4 UUID in its 36-character text form.
 pub fn random_uuid(bytes: [u8; 16]) -> String {
     let mut b = bytes;
@@ -21,15 +23,7 @@ pub fn random_uuid(bytes: [u8; 16]) -> String {
 /// Consul's list index for an event ID: the UUID's first 64 bits XOR its
 /// last 64 bits. `None` when `id` is not a UUID in text form.
 pub fn uuid_index(id: &str) -> Option<u64> {
-    let b = id.as_bytes();
-    if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
-        return None;
-    }
-    let high = format!("{}{}{}", &id[0..8], &id[9..13], &id[14..18]);
-    let low = format!("{}{}", &id[19..23], &id[24..36]);
-    let high = u64::from_str_radix(&high, 16).ok()?;
-    let low = u64::from_str_radix(&low, 16).ok()?;
-    Some(high ^ low)
+    uuid_halves(id).map(|(high, low)| high ^ low)
 }
 
 #[cfg(test)]
