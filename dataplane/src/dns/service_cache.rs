@@ -167,7 +167,10 @@ impl ServiceCache {
     }
 }
 
-fn build<'a>(state: &State, index: u64, instances: impl Iterator<Item = &'a ServiceInstance>) -> CachedService {
+/// Builds the cached form of `instances` (critical ones left out) at
+/// catalog `index`: also used for instance sets that are not one service
+/// (prepared queries, `.connect`, `.ingress`).
+pub fn build<'a>(state: &State, index: u64, instances: impl Iterator<Item = &'a ServiceInstance>) -> CachedService {
     let mut out = CachedService {
         index,
         ..CachedService::default()

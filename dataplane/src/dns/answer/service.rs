@@ -75,6 +75,41 @@ impl Ctx<'_> {
         ServiceAnswer::Written { cut }
     }
 
+    /// Answers a question with a selection of instances chosen elsewhere
+    /// (prepared queries, `.connect`, `.ingress`): `selection` holds
+    /// positions in `cached.instances`, already filtered for health and
+    /// tags, in any order (they are shuffled here). The records are built
+    /// exactly as for a `.service` lookup, with `ttl_s` on each.
+    #[allow(dead_code)] // callers: the .query, .connect and .ingress answers (in progress)
+    pub(super) fn instance_records(
+        &self,
+        w: &mut ResponseWriter<'_>,
+        qtype: u16,
+        cached: &CachedService,
+        selection: &[u32],
+        ttl_s: u32,
+        scratch: &mut Scratch,
+    ) -> ServiceAnswer {
+        if selection.is_empty() {
+            return ServiceAnswer::NoInstances;
+        }
+        let Scratch {
+            order,
+            rng,
+            seen_ips,
+            written,
+            ..
+        } = scratch;
+        order.clear();
+        order.extend_from_slice(selection);
+        let cut = if qtype == rtype::SRV {
+            self.srv_records(w, cached, ttl_s, order, written, rng)
+        } else {
+            self.address_records(w, cached, qtype, ttl_s, order, seen_ips, rng)
+        };
+        ServiceAnswer::Written { cut }
+    }
+
     /// A/AAAA records (one per distinct IP, `a_record_limit` at most);
     /// a CNAME to a hostname address only when no instance has an IP.
     #[allow(clippy::too_many_arguments)]
