@@ -150,6 +150,7 @@ fn registered_services_are_read_back_in_consul_shapes() {
     assert_eq!(first["ServiceTags"], json!(["v1", "primary"]));
     assert_eq!(first["ServiceWeights"], json!({"Passing": 1, "Warning": 1}));
     assert_eq!(first["NodeMeta"]["rack"], "rack-ext-1");
+    assert_eq!(first["Datacenter"], "dc1", "a body without Datacenter gets the agent's");
     assert_field_order(
         &r.text(),
         &[
@@ -196,6 +197,7 @@ fn registered_services_are_read_back_in_consul_shapes() {
 
     let r = agent.get("/v1/catalog/node/ext-1");
     r.expect_status(200);
+    assert_eq!(r.json()["Node"]["Datacenter"], "dc1");
     let service = &r.json()["Services"]["web-1"];
     assert_eq!(service["Service"], "web");
     assert_eq!(service["Port"], 8080);
@@ -256,6 +258,10 @@ fn bad_parameters_get_consul_errors() {
             "Cannot specify ?stale with ?consistent, conflicting semantics."
         );
     }
+    let elsewhere = json!({"Node": "n", "Address": "a", "Datacenter": "elsewhere"});
+    let r = agent.put("/v1/catalog/register", elsewhere.to_string().as_bytes());
+    r.expect_status(500);
+    assert_eq!(r.text(), "No path to datacenter");
     let r = agent.request("GET", "/v1/catalog/register", &[], b"");
     r.expect_status(405);
     assert_eq!(r.header("Allow"), Some("OPTIONS,PUT"));

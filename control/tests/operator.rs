@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use common::agent::fresh_loopback_ip;
 use common::cluster::{client_spec, eventually, kill_node, leader_of, server_spec, start_all};
+use common::raft_peers::{peers, raft_addr};
 use common::run::run_bin;
 use common::{Agent, AgentSpec};
 use serde_json::Value;
@@ -35,21 +36,6 @@ fn addresses(servers: &[Value]) -> Vec<String> {
         .collect();
     a.sort();
     a
-}
-
-fn peers(agent: &Agent) -> Vec<String> {
-    let mut p: Vec<String> = agent
-        .get("/v1/status/peers")
-        .json()
-        .as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-        .unwrap_or_default();
-    p.sort();
-    p
-}
-
-fn raft_addr(ip: Ipv4Addr) -> String {
-    format!("{ip}:8300")
 }
 
 /// The index of the server agent leading now.

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::cpu::meter::{cpu_count, ticks_per_second, CpuMeter};
-use crate::cpu::usage::{usage, CpuUsage};
+use crate::cpu::usage::{usage, CpuReading, CpuUsage};
 use crate::phase::{Phase, RunControl};
 
 /// How often the main thread looks for a generator that stopped the run.
@@ -17,6 +17,25 @@ pub struct Window {
     pub cpu: CpuUsage,
     /// A generator stopped the run before its end.
     pub cut_short: bool,
+}
+
+/// Where a window reads its CPU counters: one process tree
+/// ([`CpuMeter`]) or several metered as one.
+pub trait CpuSource {
+    /// One reading of every metered process, this one and the machine.
+    fn read(&self) -> anyhow::Result<CpuReading>;
+    /// Whether any server process is metered.
+    fn meters_server(&self) -> bool;
+}
+
+impl CpuSource for CpuMeter {
+    fn read(&self) -> anyhow::Result<CpuReading> {
+        CpuMeter::read(self)
+    }
+
+    fn meters_server(&self) -> bool {
+        CpuMeter::meters_server(self)
+    }
 }
 
 /// Sleeps up to `duration`; returns false if the run was stopped meanwhile.
@@ -36,9 +55,9 @@ fn sleep_while_running(control: &RunControl, duration: Duration) -> bool {
 
 /// Runs the phases on the calling thread while generators load the server.
 /// Ends in [`Phase::Stop`] whatever happens.
-pub fn run_window(
+pub fn run_window<M: CpuSource>(
     control: &RunControl,
-    meter: &CpuMeter,
+    meter: &M,
     warmup: Duration,
     duration: Duration,
 ) -> anyhow::Result<Window> {

@@ -23,7 +23,7 @@ use super::local::sync::{serf_health, SERF_HEALTH_CHECK_ID};
 use super::shutdown::Shutdown;
 use crate::client_replica::ReplicaStatus;
 use crate::config::Config;
-use crate::gossip::{Gossip, GossipOptions, GossipTimings, Member, MemberStatus};
+use crate::gossip::{Gossip, GossipOptions, GossipTimings, Member, MemberStatus, Pool};
 use crate::publish::Publisher;
 use crate::raft::transport::PeerFaults;
 use crate::raft::RaftHandle;
@@ -257,16 +257,11 @@ impl ClusterLink {
     }
 }
 
-/// Starts gossip on the serf LAN port of `-bind`, announcing the tags of
-/// this agent and joining `retry_join`. A `-dev` agent whose port is taken
-/// runs without gossip (a warning), any other agent fails to start.
-pub async fn start_gossip(config: &Config, node_id: &str, faults: &PeerFaults) -> anyhow::Result<Option<Gossip>> {
-    if config.ports.serf_lan < 0 {
-        return Ok(None);
-    }
-    let port = config.ports.serf_lan as u16;
+/// This agent's serf tags, from its configuration (a server announces the
+/// same ones in the WAN pool).
+pub fn agent_tags(config: &Config, node_id: &str) -> BTreeMap<String, String> {
     let build = format!("{}:proconsul", proconsul_shared::agent_info::CONSUL_COMPAT_VERSION);
-    let mut tags = member_tags(&TagInputs {
+    member_tags(&TagInputs {
         server: config.server,
         datacenter: &config.datacenter,
         node_id,
@@ -274,43 +269,99 @@ pub async fn start_gossip(config: &Config, node_id: &str, faults: &PeerFaults) -
         bootstrap_expect: config.bootstrap_expect,
         bootstrap: config.bootstrap,
         build: &build,
-    });
-    if config.server && config.ports.serf_wan >= 0 {
-        // Servers of our datacenter join us in the WAN pool at this port.
-        tags.insert(super::wan::WAN_JOIN_PORT_TAG.into(), config.ports.serf_wan.to_string());
+    })
+}
+
+/// What differs between starting the LAN and the WAN pool.
+#[derive(Debug, Clone)]
+pub struct PoolPlan {
+    pub pool: Pool,
+    /// On `-bind` and `-advertise`.
+    pub port: u16,
+    pub node_name: String,
+    pub tags: BTreeMap<String, String>,
+    pub join: Vec<String>,
+    pub join_retry_ms: u64,
+}
+
+/// Gossip timings: fast for `-dev`, else the pool's own.
+pub fn pool_timings(dev: bool, pool: Pool) -> GossipTimings {
+    match (dev, pool) {
+        (true, _) => GossipTimings::fast(),
+        (false, Pool::Lan) => GossipTimings::lan(),
+        (false, Pool::Wan) => GossipTimings::wan(),
     }
+}
+
+/// Starts one gossip pool as `plan` says. A `-dev` agent whose port is
+/// taken runs without that pool (a warning); any other agent fails to
+/// start.
+pub async fn start_pool(config: &Config, plan: PoolPlan, faults: &PeerFaults) -> anyhow::Result<Option<Gossip>> {
+    let pool = plan.pool;
     let opts = GossipOptions {
-        bind: SocketAddr::new(config.bind_addr, port),
-        advertise: SocketAddr::new(config.advertise_addr, port),
-        node_name: config.node_name.clone(),
-        tags,
-        join: config.cluster.retry_join.clone(),
-        join_retry_ms: config.cluster.retry_interval_ms,
-        timings: if config.dev {
-            GossipTimings::fast()
-        } else {
-            GossipTimings::lan()
-        },
-        pool: crate::gossip::Pool::Lan,
+        bind: SocketAddr::new(config.bind_addr, plan.port),
+        advertise: SocketAddr::new(config.advertise_addr, plan.port),
+        node_name: plan.node_name,
+        tags: plan.tags,
+        join: plan.join,
+        join_retry_ms: plan.join_retry_ms,
+        timings: pool_timings(config.dev, pool),
+        pool,
         faults: faults.clone(),
     };
     match Gossip::start(opts).await {
         Ok(g) => Ok(Some(g)),
         Err(e) if config.dev => {
-            tracing::warn!(target: "agent", "gossip not started ({e:#}); this -dev agent runs alone");
+            match pool {
+                Pool::Lan => tracing::warn!(target: "agent", "gossip not started ({e:#}); this -dev agent runs alone"),
+                Pool::Wan => tracing::warn!(
+                    target: "agent",
+                    "WAN gossip not started ({e:#}); this -dev server has no WAN pool"
+                ),
+            }
             Ok(None)
         }
-        Err(e) => Err(e.context("cannot start gossip on the serf LAN port")),
+        Err(e) => {
+            let port_name = match pool {
+                Pool::Lan => "LAN",
+                Pool::Wan => "WAN",
+            };
+            Err(e.context(format!("cannot start gossip on the serf {port_name} port")))
+        }
     }
 }
 
+/// Starts gossip on the serf LAN port of `-bind`, announcing the tags of
+/// this agent and joining `retry_join`. A `-dev` agent whose port is taken
+/// runs without gossip (a warning), any other agent fails to start.
+pub async fn start_gossip(config: &Config, node_id: &str, faults: &PeerFaults) -> anyhow::Result<Option<Gossip>> {
+    if config.ports.serf_lan < 0 {
+        return Ok(None);
+    }
+    let mut tags = agent_tags(config, node_id);
+    if config.server && config.ports.serf_wan >= 0 {
+        // Servers of our datacenter join us in the WAN pool at this port.
+        tags.insert(super::wan::WAN_JOIN_PORT_TAG.into(), config.ports.serf_wan.to_string());
+    }
+    let plan = PoolPlan {
+        pool: Pool::Lan,
+        port: config.ports.serf_lan as u16,
+        node_name: config.node_name.clone(),
+        tags,
+        join: config.cluster.retry_join.clone(),
+        join_retry_ms: config.cluster.retry_interval_ms,
+    };
+    start_pool(config, plan, faults).await
+}
+
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
 
-    fn member(name: &str, ip: u8, role: &str, status: MemberStatus) -> Member {
+    /// A member of dc1 at 127.0.0.`ip` with the tags a `role` agent announces.
+    pub(in crate::agent) fn member(name: &str, ip: u8, role: &str, status: MemberStatus) -> Member {
         let mut tags = member_tags(&TagInputs {
             server: role == "consul",
             datacenter: "dc1",
@@ -446,6 +497,21 @@ mod tests {
             .meta
             .contains_key("consul-network-segment"));
         assert!(state.catalog.check("c1", SERF_HEALTH_CHECK_ID).is_some());
+    }
+
+    #[test]
+    fn one_round_writes_at_most_reconcile_writes_max_and_the_next_round_the_rest() {
+        let members: Vec<Member> = (1..=200u8)
+            .map(|i| member(&format!("c{i}"), i, "node", MemberStatus::Alive))
+            .collect();
+        let first = reconcile(&members, &State::default(), "dc1");
+        assert_eq!(first.len(), RECONCILE_WRITES_MAX);
+        let state = applied(&first, State::default());
+        let second = reconcile(&members, &state, "dc1");
+        assert_eq!(second.len(), members.len() - RECONCILE_WRITES_MAX);
+        let state = applied(&second, state);
+        assert!(reconcile(&members, &state, "dc1").is_empty(), "all members reconciled");
+        assert_eq!(state.catalog.checks().count(), members.len());
     }
 
     #[test]

@@ -344,6 +344,10 @@ impl Agent {
             ShutdownReason::Fatal(why) => tracing::error!(target: "agent", "fatal: {why}"),
         }
         tracing::info!(target: "agent", "Requesting shutdown");
+        if let (Some(raft), ShutdownReason::Leave) = (&self.raft, &reason) {
+            // A leaving server leaves the raft configuration before gossip.
+            server_membership::leave_raft(raft).await;
+        }
         // The WAN pool (servers) is left at the same time as the LAN pool.
         let wan_leave = async {
             if let (Some(w), ShutdownReason::Leave) = (&self.wan_gossip, &reason) {

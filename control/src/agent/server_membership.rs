@@ -6,14 +6,61 @@
 //!
 //! [`departed_servers`] decides (pure); [`remove_departed_servers`] runs it
 //! on the leader, from the reconciler's loop.
+//!
+//! A server that leaves gracefully does not wait for that: like Consul's
+//! leave, it first has itself removed from the raft configuration (a
+//! leader hands leadership over first), then leaves gossip, so the servers
+//! that stay keep their quorum even when only one stays ([`leave_raft`];
+//! [`self_removal`] decides, pure).
+
+use std::time::Duration;
 
 use crate::gossip::{Member, MemberStatus};
-use crate::raft::operator::{PeerSelector, RaftServerView};
+use crate::raft::operator::{OperatorOp, OperatorRequest, PeerSelector, RaftServerView};
 use crate::raft::types::NodeId;
 use crate::raft::RaftHandle;
 
 /// Most servers removed in one round (the next round removes more).
 pub const DEPARTED_REMOVALS_PER_ROUND_MAX: usize = 1;
+/// Longest wait of a leaving server for its own removal from the raft
+/// configuration (a leadership transfer included); it leaves gossip
+/// anyway after that, and the leader removes it later.
+pub const LEAVE_RAFT_REMOVAL_WAIT_MS_MAX: u64 = 10_000;
+
+/// The removal a leaving server `own_id` asks for: itself, unless it is
+/// not in the configuration or is its last voter (a lone server just
+/// stops). Pure.
+pub fn self_removal(servers: &[RaftServerView], own_id: NodeId) -> Option<PeerSelector> {
+    let own = servers.iter().find(|s| s.node_id == own_id)?;
+    let voters = servers.iter().filter(|s| s.voter).count();
+    if own.voter && voters <= 1 {
+        return None;
+    }
+    Some(PeerSelector::Id {
+        id: own_id,
+        text: format!("{own_id:016x}"),
+    })
+}
+
+/// A leaving server's first step: asks the leader (itself included) to
+/// remove it from the raft configuration, within
+/// [`LEAVE_RAFT_REMOVAL_WAIT_MS_MAX`]. Failures are logged, never fatal:
+/// the leave goes on.
+pub async fn leave_raft(raft: &RaftHandle) {
+    let operator = raft.operator();
+    let own_id = operator.node_id();
+    let Some(selector) = self_removal(&operator.configuration().servers, own_id) else {
+        return;
+    };
+    let request = OperatorRequest::new(OperatorOp::RemovePeer(selector));
+    let wait = Duration::from_millis(LEAVE_RAFT_REMOVAL_WAIT_MS_MAX);
+    match tokio::time::timeout(wait, operator.execute(request)).await {
+        Ok(Ok(_)) => tracing::info!(target: "agent.server", "left the raft configuration"),
+        Ok(Err(e)) => tracing::warn!(target: "agent.server", "leaving the raft configuration failed: {}", e.message),
+        Err(_) => tracing::warn!(target: "agent.server",
+            "leaving the raft configuration did not finish within {LEAVE_RAFT_REMOVAL_WAIT_MS_MAX} ms"),
+    }
+}
 
 /// The raft address (`ip:port`) a server member announces, if it is one.
 fn raft_addr(m: &Member) -> Option<String> {
@@ -141,6 +188,26 @@ mod tests {
             "not a server member"
         );
         assert!(departed_servers(&[], &servers, 1).is_empty(), "unknown to gossip: kept");
+    }
+
+    #[test]
+    fn a_leaving_server_asks_to_remove_itself_unless_it_is_the_last_voter() {
+        let three = [server(1, 1, true), server(2, 2, true), server(3, 3, true)];
+        assert_eq!(
+            self_removal(&three, 2),
+            Some(PeerSelector::Id {
+                id: 2,
+                text: "0000000000000002".into()
+            })
+        );
+        assert!(
+            self_removal(&three, 1).is_some(),
+            "the leader too (it hands over first)"
+        );
+        assert_eq!(self_removal(&three, 9), None, "not in the configuration");
+        let alone = [server(1, 1, true), server(5, 5, false)];
+        assert_eq!(self_removal(&alone, 1), None, "the last voter just stops");
+        assert!(self_removal(&alone, 5).is_some(), "a learner may always go");
     }
 
     #[test]

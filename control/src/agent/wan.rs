@@ -13,11 +13,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::cluster::{member_tags, TagInputs, RECONCILE_INTERVAL_MS};
+use super::cluster::{agent_tags, start_pool, PoolPlan, RECONCILE_INTERVAL_MS};
 use super::shutdown::Shutdown;
 use crate::config::Config;
 use crate::gossip::pool::wan_member_name;
-use crate::gossip::{Gossip, GossipOptions, GossipTimings, Member, MemberStatus, Pool};
+use crate::gossip::{Gossip, Member, MemberStatus, Pool};
 use crate::raft::transport::PeerFaults;
 
 /// The LAN tag a server announces its WAN port in (Consul's name).
@@ -34,40 +34,15 @@ pub async fn start_wan_gossip(config: &Config, node_id: &str, faults: &PeerFault
     if !config.server || config.ports.serf_wan < 0 {
         return Ok(None);
     }
-    let port = config.ports.serf_wan as u16;
-    let build = format!("{}:proconsul", proconsul_shared::agent_info::CONSUL_COMPAT_VERSION);
-    let tags = member_tags(&TagInputs {
-        server: true,
-        datacenter: &config.datacenter,
-        node_id,
-        server_port: config.ports.server.max(0) as u16,
-        bootstrap_expect: config.bootstrap_expect,
-        bootstrap: config.bootstrap,
-        build: &build,
-    });
-    let opts = GossipOptions {
-        bind: SocketAddr::new(config.bind_addr, port),
-        advertise: SocketAddr::new(config.advertise_addr, port),
+    let plan = PoolPlan {
+        pool: Pool::Wan,
+        port: config.ports.serf_wan as u16,
         node_name: wan_member_name(&config.node_name, &config.datacenter),
-        tags,
+        tags: agent_tags(config, node_id),
         join: config.cluster.retry_join_wan.clone(),
         join_retry_ms: config.cluster.retry_interval_wan_ms,
-        timings: if config.dev {
-            GossipTimings::fast()
-        } else {
-            GossipTimings::wan()
-        },
-        pool: Pool::Wan,
-        faults: faults.clone(),
     };
-    match Gossip::start(opts).await {
-        Ok(g) => Ok(Some(g)),
-        Err(e) if config.dev => {
-            tracing::warn!(target: "agent", "WAN gossip not started ({e:#}); this -dev server has no WAN pool");
-            Ok(None)
-        }
-        Err(e) => Err(e.context("cannot start gossip on the serf WAN port")),
-    }
+    start_pool(config, plan, faults).await
 }
 
 /// WAN addresses (`ip:port`) of the alive servers of `datacenter` in the
@@ -130,26 +105,16 @@ pub fn known_datacenters(wan: &[Member], own: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::net::{IpAddr, Ipv4Addr};
-
     use super::*;
 
+    /// A LAN member of `dc`; a server also announces its WAN port 8302.
     fn member(name: &str, ip: u8, dc: &str, role: &str, status: MemberStatus) -> Member {
-        let mut tags = BTreeMap::from([
-            ("role".to_string(), role.to_string()),
-            ("dc".to_string(), dc.to_string()),
-        ]);
+        let mut m = crate::agent::cluster::tests::member(name, ip, role, status);
+        m.tags.insert("dc".into(), dc.into());
         if role == "consul" {
-            tags.insert(WAN_JOIN_PORT_TAG.into(), "8302".into());
+            m.tags.insert(WAN_JOIN_PORT_TAG.into(), "8302".into());
         }
-        Member {
-            name: name.into(),
-            addr: IpAddr::V4(Ipv4Addr::new(127, 0, 0, ip)),
-            port: 8301,
-            tags,
-            status,
-        }
+        m
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! [`STREAM_SILENCE_MS_MAX`] is dropped and another server tried.
 
 pub mod read_index;
+pub mod rotation;
 mod status;
 #[cfg(test)]
 mod tests;

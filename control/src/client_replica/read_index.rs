@@ -8,11 +8,10 @@ use std::time::Duration;
 use proconsul_shared::ipc::messages::ControlError;
 use tokio::sync::watch;
 
+use super::rotation::call_in_turn;
 use crate::raft::read_index::{wait_applied, READ_INDEX_APPLY_WAIT_MS_MAX, READ_INDEX_CALL_WAIT_MS_MAX};
-use crate::raft::transport::call::call;
 use crate::raft::transport::wire::{PeerReply, PeerRequest};
 use crate::raft::transport::PeerFaults;
-use crate::rpc::dispatch::no_known_servers;
 
 /// Servers tried for one read index before giving up.
 pub const READ_INDEX_SERVERS_TRIED_MAX: usize = 3;
@@ -36,24 +35,21 @@ pub async fn read_barrier(
 
 /// Asks the servers of `list` in turn, from `start` (modulo its length).
 async fn ask_servers(list: &[String], start: usize, faults: &PeerFaults) -> Result<u64, ControlError> {
-    if list.is_empty() {
-        return Err(no_known_servers());
-    }
+    let request = PeerRequest::ReadIndex { forwarded: false };
     let wait = Duration::from_millis(READ_INDEX_CALL_WAIT_MS_MAX);
-    let mut last_error = String::new();
-    for k in 0..list.len().min(READ_INDEX_SERVERS_TRIED_MAX) {
-        let addr = &list[(start + k) % list.len()];
-        match call(addr, &PeerRequest::ReadIndex { forwarded: false }, wait, faults).await {
-            Ok(PeerReply::ReadIndex(answer)) => return answer,
-            Ok(PeerReply::Refused(why)) => last_error = format!("{addr} refused: {why}"),
-            Ok(other) => last_error = format!("{addr}: unexpected reply {other:?}"),
-            Err(e) => last_error = e,
-        }
-    }
-    Err(ControlError {
-        status: 500,
-        message: format!("rpc error making call: no server answered: {last_error}"),
-    })
+    call_in_turn(
+        list,
+        start,
+        READ_INDEX_SERVERS_TRIED_MAX,
+        &request,
+        wait,
+        faults,
+        |reply| match reply {
+            PeerReply::ReadIndex(answer) => Ok(answer),
+            other => Err(Box::new(other)),
+        },
+    )
+    .await?
 }
 
 #[cfg(test)]
@@ -61,6 +57,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
+    use crate::rpc::dispatch::no_known_servers;
 
     #[tokio::test]
     async fn without_servers_the_answer_is_no_known_servers() {

@@ -203,3 +203,30 @@ async fn a_client_write_goes_through_a_server_and_unreachable_ones_are_skipped()
     assert_eq!(err.message, "No known Consul servers");
     raft.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_stream_silent_for_stream_silence_ms_max_is_dropped() {
+    // A "server" that takes the subscription and then never sends a frame.
+    let listener = tokio::net::TcpListener::bind((ip(5), 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let silent = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(STREAM_SILENCE_MS_MAX * 3)).await;
+        drop(stream);
+    });
+    let status = ReplicaStatus::new(Instant::now());
+    let (_stop_tx, stop) = watch::channel(false);
+    let started = Instant::now();
+    let end = follow_one(&addr, &publisher(), &status, &PeerFaults::default(), stop).await;
+    let waited = started.elapsed();
+    match end {
+        StreamEnd::Failed(why) => assert!(why.contains("silent for"), "{why}"),
+        StreamEnd::Stopped => panic!("the stream was not stopped"),
+    }
+    assert!(waited >= Duration::from_millis(STREAM_SILENCE_MS_MAX), "{waited:?}");
+    assert!(
+        waited < Duration::from_millis(STREAM_SILENCE_MS_MAX + 2_000),
+        "{waited:?}"
+    );
+    silent.abort();
+}

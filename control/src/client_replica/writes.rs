@@ -8,44 +8,75 @@ use proconsul_shared::ipc::messages::ControlError;
 use proconsul_shared::{Command, CommandResult};
 use tokio::sync::watch;
 
+use super::rotation::call_in_turn;
 use crate::raft::limits::WRITE_WAIT_MS_MAX;
-use crate::raft::transport::call::call;
 use crate::raft::transport::wire::{PeerReply, PeerRequest};
 use crate::raft::transport::PeerFaults;
 
 /// Servers tried for one write before giving up.
 pub const WRITE_SERVERS_TRIED_MAX: usize = 3;
 
-/// Sends `cmd` to the servers in turn (at most [`WRITE_SERVERS_TRIED_MAX`])
-/// until one answers. A server's own answer (including "no leader") is
-/// final; only an unreachable server moves on to the next.
+/// Sends `cmd` to the servers in turn (at most [`WRITE_SERVERS_TRIED_MAX`],
+/// from a random one so load spreads) until one answers. A server's own
+/// answer (including "no leader") is final; only an unreachable server
+/// moves on to the next.
 pub async fn forward_write(
     servers: &watch::Receiver<Vec<String>>,
     cmd: Command,
     faults: &PeerFaults,
 ) -> Result<(u64, CommandResult), ControlError> {
     let list = servers.borrow().clone();
-    if list.is_empty() {
-        return Err(ControlError {
-            status: 500,
-            message: "No known Consul servers".into(),
-        });
-    }
-    // Start at a different server per write so load spreads.
-    let start = rand::random::<usize>() % list.len();
+    forward_write_from(&list, rand::random::<usize>(), cmd, faults).await
+}
+
+/// [`forward_write`] to the servers of `list`, from `start`.
+async fn forward_write_from(
+    list: &[String],
+    start: usize,
+    cmd: Command,
+    faults: &PeerFaults,
+) -> Result<(u64, CommandResult), ControlError> {
+    let request = PeerRequest::ClientWrite(cmd);
     let wait = Duration::from_millis(WRITE_WAIT_MS_MAX);
-    let mut last_error = String::new();
-    for k in 0..list.len().min(WRITE_SERVERS_TRIED_MAX) {
-        let addr = &list[(start + k) % list.len()];
-        match call(addr, &PeerRequest::ClientWrite(cmd.clone()), wait, faults).await {
-            Ok(PeerReply::ClientWrite(answer)) => return answer,
-            Ok(PeerReply::Refused(why)) => last_error = format!("{addr} refused: {why}"),
-            Ok(other) => last_error = format!("{addr}: unexpected reply {other:?}"),
-            Err(e) => last_error = e,
-        }
+    call_in_turn(
+        list,
+        start,
+        WRITE_SERVERS_TRIED_MAX,
+        &request,
+        wait,
+        faults,
+        |reply| match reply {
+            PeerReply::ClientWrite(answer) => Ok(answer),
+            other => Err(Box::new(other)),
+        },
+    )
+    .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn at_most_write_servers_tried_max_unreachable_servers_are_tried_then_a_500() {
+        // Listeners closed at once: every connect is refused.
+        let addrs: Vec<String> = (0..WRITE_SERVERS_TRIED_MAX + 2)
+            .map(|_| {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                l.local_addr().unwrap().to_string()
+            })
+            .collect();
+        let cmd = Command::KvDelete { key: "k".into() };
+        let err = forward_write_from(&addrs, 1, cmd, &PeerFaults::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.status, 500);
+        assert!(err.message.starts_with("rpc error making call"), "{}", err.message);
+        let last_tried = &addrs[WRITE_SERVERS_TRIED_MAX];
+        assert!(
+            err.message.contains(last_tried.as_str()),
+            "the last one tried is {last_tried}: {}",
+            err.message
+        );
     }
-    Err(ControlError {
-        status: 500,
-        message: format!("rpc error making call: no server answered: {last_error}"),
-    })
 }

@@ -72,15 +72,30 @@ fn catalog_check(f: &Fields<'_>) -> Result<HealthCheck, Rejection> {
     Ok(check)
 }
 
-/// Decodes a catalog registration body.
-pub fn register_command(body: &[u8]) -> Result<Command, Rejection> {
+/// The datacenter a catalog write names: the agent's own when the body has
+/// none (as Consul's handler fills it in). Another datacenter is refused
+/// like a read with `?dc=` (no WAN forwarding): `500 No path to datacenter`.
+fn write_datacenter(f: &Fields<'_>, local_datacenter: &str) -> Result<String, Rejection> {
+    let named = f.string(&["Datacenter"])?;
+    if named.is_empty() || named == local_datacenter {
+        return Ok(local_datacenter.to_string());
+    }
+    Err(Rejection {
+        status: 500,
+        message: "No path to datacenter".into(),
+    })
+}
+
+/// Decodes a catalog registration body sent to an agent of
+/// `local_datacenter`.
+pub fn register_command(body: &[u8], local_datacenter: &str) -> Result<Command, Rejection> {
     let value = parse_body(body)?;
     let f = Fields::of(&value, "RegisterRequest")?;
     let node = NodeRegistration {
         id: f.string(&["ID"])?,
         node: f.string(&["Node"])?,
         address: f.string(&["Address"])?,
-        datacenter: f.string(&["Datacenter"])?,
+        datacenter: write_datacenter(&f, local_datacenter)?,
         tagged_addresses: f.string_map(&["TaggedAddresses"])?,
         meta: f.string_map(&["NodeMeta"])?,
     };
@@ -135,10 +150,12 @@ pub fn register_command(body: &[u8]) -> Result<Command, Rejection> {
     }))
 }
 
-/// Decodes a catalog deregistration body.
-pub fn deregister_command(body: &[u8]) -> Result<Command, Rejection> {
+/// Decodes a catalog deregistration body sent to an agent of
+/// `local_datacenter`.
+pub fn deregister_command(body: &[u8], local_datacenter: &str) -> Result<Command, Rejection> {
     let value = parse_body(body)?;
     let f = Fields::of(&value, "DeregisterRequest")?;
+    write_datacenter(&f, local_datacenter)?;
     let node = f.string(&["Node"])?;
     if node.is_empty() {
         return Err(Rejection::bad_request("Must provide node"));
@@ -158,7 +175,7 @@ mod tests {
     use serde_json::json;
 
     fn reg(v: serde_json::Value) -> Result<CatalogRegistration, Rejection> {
-        match register_command(v.to_string().as_bytes())? {
+        match register_command(v.to_string().as_bytes(), "dc1")? {
             Command::CatalogRegister(r) => Ok(r),
             other => panic!("{other:?}"),
         }
@@ -181,6 +198,19 @@ mod tests {
         assert_eq!(r.checks[0].status, CheckStatus::Passing);
         assert_eq!(r.checks[0].definition.interval_ns, 5_000_000_000);
         assert!(r.skip_node_update);
+        assert_eq!(r.node.datacenter, "dc1", "no Datacenter: the agent's own");
+    }
+
+    #[test]
+    fn datacenter_defaults_to_the_agents_and_another_is_refused() {
+        let r = reg(json!({"Node": "n", "Address": "a", "Datacenter": "dc1"})).unwrap();
+        assert_eq!(r.node.datacenter, "dc1");
+        let body = json!({"Node": "n", "Address": "a", "Datacenter": "dc2"}).to_string();
+        let e = register_command(body.as_bytes(), "dc1").unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (500, "No path to datacenter"));
+        let e = deregister_command(br#"{"Node":"n","Datacenter":"dc2"}"#, "dc1").unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (500, "No path to datacenter"));
+        assert!(deregister_command(br#"{"Node":"n","Datacenter":"dc1"}"#, "dc1").is_ok());
     }
 
     #[test]
@@ -208,7 +238,7 @@ mod tests {
             let e = reg(body.clone()).unwrap_err();
             assert_eq!((e.status, e.message.as_str()), (400, want), "{body}");
         }
-        let e = register_command(b"{").unwrap_err();
+        let e = register_command(b"{", "dc1").unwrap_err();
         assert!(e.message.starts_with("Request decode failed: "));
         let e = reg(json!({"Node": "n", "Address": "a", "Service": {"Service": "s", "Port": 99999}})).unwrap_err();
         assert!(e.message.starts_with("Request decode failed: "));
@@ -221,7 +251,7 @@ mod tests {
     #[test]
     fn deregister_bodies() {
         assert_eq!(
-            deregister_command(br#"{"Node":"n","ServiceID":"s"}"#).unwrap(),
+            deregister_command(br#"{"Node":"n","ServiceID":"s"}"#, "dc1").unwrap(),
             Command::CatalogDeregister {
                 node: "n".into(),
                 service_id: Some("s".into()),
@@ -229,13 +259,16 @@ mod tests {
             }
         );
         assert_eq!(
-            deregister_command(br#"{"node":"n"}"#).unwrap(),
+            deregister_command(br#"{"node":"n"}"#, "dc1").unwrap(),
             Command::CatalogDeregister {
                 node: "n".into(),
                 service_id: None,
                 check_id: None
             }
         );
-        assert_eq!(deregister_command(b"{}").unwrap_err().message, "Must provide node");
+        assert_eq!(
+            deregister_command(b"{}", "dc1").unwrap_err().message,
+            "Must provide node"
+        );
     }
 }

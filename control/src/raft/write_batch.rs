@@ -52,11 +52,11 @@ struct QueuedWrite {
     reply: oneshot::Sender<WriteAnswer>,
 }
 
-/// Whether a command must have a raft entry to itself: a user event (its
-/// `ltime` is the entry's index, which must increase from event to event)
-/// and a batch someone else built.
+/// Whether a command must have a raft entry to itself: a batch someone
+/// else built (batches do not nest). User events share entries: those of
+/// one entry share its index as their `ltime`, in batch order.
 pub fn needs_own_entry(command: &Command) -> bool {
-    matches!(command, Command::EventFire(_) | Command::Batch(_))
+    matches!(command, Command::Batch(_))
 }
 
 /// The cut of one batch (pure): admits commands in queue order until the
@@ -293,17 +293,17 @@ mod tests {
     #[test]
     fn commands_needing_their_own_entry_go_alone() {
         let event = Command::EventFire(UserEvent::default());
-        assert!(needs_own_entry(&event));
+        assert!(!needs_own_entry(&event), "events share entries");
         assert!(needs_own_entry(&Command::Batch(vec![set("a")])));
         assert!(!needs_own_entry(&set("a")));
 
         let mut after_writes = BatchBudget::default();
         assert!(after_writes.admit(10, false));
-        assert!(!after_writes.admit(10, true), "an event does not join a batch");
-        let mut event_first = BatchBudget::default();
-        assert!(event_first.admit(10, true));
-        assert!(!event_first.admit(10, false), "nothing joins an event");
-        assert_eq!(event_first.commands(), 1);
+        assert!(!after_writes.admit(10, true), "a built batch does not join a batch");
+        let mut batch_first = BatchBudget::default();
+        assert!(batch_first.admit(10, true));
+        assert!(!batch_first.admit(10, false), "nothing joins a built batch");
+        assert_eq!(batch_first.commands(), 1);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! * [`process`]: PIDs, signals, `/proc`.
 //! * [`cluster`]: server and client specs for multi-agent clusters.
 //! * [`run`]: run the binary to completion with a time bound.
+//! * [`raft_peers`]: server clusters seen through raft (peers, addresses).
 //!
 //! Each test binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code, unused_imports)]
@@ -16,6 +17,7 @@ pub mod cluster;
 pub mod dns;
 pub mod http;
 pub mod process;
+pub mod raft_peers;
 pub mod run;
 
 pub use agent::{Agent, AgentSpec};

@@ -4,26 +4,22 @@
 //! Consul answers both KV `PUT` and catalog register with `true`, which is
 //! what a write must answer here.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
-use crate::http::conn::READ_CHUNK_BYTES;
-use crate::http::response::ResponseReader;
 use crate::limits::PREPARE_TRIES_PER_KEY_MAX;
+use crate::write::client::Connection;
 
 /// Pause before retrying a failed write, multiplied by the attempt number.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-/// One writer's keep-alive connection.
+/// One writer's keep-alive connection (framing and reconnects are
+/// [`Connection`]'s).
 pub struct Writer {
-    target: SocketAddr,
-    timeout: Duration,
-    stream: Option<TcpStream>,
-    buf: Vec<u8>,
+    conn: Connection,
 }
 
 impl Writer {
@@ -31,46 +27,14 @@ impl Writer {
     /// connect and every read and write.
     pub fn new(target: SocketAddr, timeout: Duration) -> Writer {
         Writer {
-            target,
-            timeout,
-            stream: None,
-            buf: Vec::new(),
+            conn: Connection::new(target, timeout),
         }
-    }
-
-    fn connect(&mut self) -> anyhow::Result<&mut TcpStream> {
-        if self.stream.is_none() {
-            let s = TcpStream::connect_timeout(&self.target, self.timeout)?;
-            s.set_read_timeout(Some(self.timeout))?;
-            s.set_write_timeout(Some(self.timeout))?;
-            s.set_nodelay(true)?;
-            self.stream = Some(s);
-        }
-        Ok(self.stream.as_mut().expect("just connected"))
     }
 
     /// Sends one request and reads its response: `(status, body)`.
     pub fn exchange(&mut self, request: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
-        let stream = self.connect()?;
-        stream.write_all(request)?;
-        let mut reader = ResponseReader::new();
-        self.buf.clear();
-        let mut chunk = vec![0u8; READ_CHUNK_BYTES];
-        loop {
-            if let Some(r) = reader.next(&self.buf)? {
-                let body = r.body.map(|b| self.buf[b].to_vec()).unwrap_or_default();
-                if r.connection_close || r.wire_bytes != self.buf.len() {
-                    self.stream = None;
-                }
-                return Ok((r.status, body));
-            }
-            let stream = self.stream.as_mut().expect("connected above");
-            let n = stream.read(&mut chunk)?;
-            if n == 0 {
-                bail!("server closed the connection before answering");
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
+        let answer = self.conn.exchange(request)?;
+        Ok((answer.status, answer.body))
     }
 
     /// Sends one write until it answers `200 true`: server errors (5xx)
@@ -88,7 +52,7 @@ impl Writer {
                     }
                 }
                 Err(e) => {
-                    self.stream = None;
+                    self.conn.close();
                     last = format!("{e:#}");
                 }
             }
@@ -172,25 +136,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::write::client::tests::fake_server;
+    use std::io::{Read, Write};
     use std::net::TcpListener;
-
-    /// A server answering `answers` in turn, one per request, on one connection.
-    fn fake_server(answers: Vec<&'static [u8]>) -> SocketAddr {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 4096];
-            for a in answers {
-                // One small request per read is enough for this test.
-                if s.read(&mut buf).unwrap_or(0) == 0 {
-                    return;
-                }
-                s.write_all(a).unwrap();
-            }
-        });
-        addr
-    }
 
     fn writer(target: SocketAddr) -> Writer {
         Writer::new(target, Duration::from_secs(5))

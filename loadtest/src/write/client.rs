@@ -139,7 +139,7 @@ impl Connection {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::net::TcpListener;
 
@@ -154,8 +154,9 @@ mod tests {
         );
     }
 
-    /// A server answering each request of one connection with the next of `answers`.
-    fn fake_server(answers: Vec<&'static [u8]>) -> SocketAddr {
+    /// A server answering each request of one connection with the next of
+    /// `answers` (one small request per read).
+    pub(crate) fn fake_server(answers: Vec<&'static [u8]>) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {

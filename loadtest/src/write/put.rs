@@ -14,12 +14,11 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde::Serialize;
 
-use crate::cpu::meter::{cpu_count, ticks_per_second};
-use crate::cpu::usage::usage;
+use crate::cpu::usage::CpuReading;
 use crate::http::prepare_kv::value_for;
 use crate::latency::LatencyRecorder;
 use crate::limits::{PREPARE_KEYS_MAX, PREPARE_VALUE_BYTES_MAX, RUN_SECONDS_MAX, TIMEOUT_MS_MAX};
-use crate::measure::Window;
+use crate::measure::{run_window, CpuSource};
 use crate::phase::{Phase, RunControl};
 use crate::report::{DetailRows, Summary};
 use crate::write::client::Connection;
@@ -34,8 +33,6 @@ pub const PUT_CLIENTS_MAX: usize = 1_024;
 pub const PUT_FAILURES_PER_CLIENT_MAX: u64 = 1_000;
 /// Pause after a failed write before the next.
 const FAILURE_PAUSE: Duration = Duration::from_millis(10);
-/// How often the main thread checks for a client that stopped the run.
-const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// `put` sub-command.
 #[derive(Debug, Clone, Args)]
@@ -241,18 +238,14 @@ impl DetailRows for PutDetails {
     }
 }
 
-/// Sleeps up to `duration`; false if the run was stopped meanwhile.
-fn sleep_while_running(control: &RunControl, duration: Duration) -> bool {
-    let end = Instant::now() + duration;
-    loop {
-        if control.phase() == Phase::Stop {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= end {
-            return true;
-        }
-        std::thread::sleep(POLL_INTERVAL.min(end - now));
+/// A cluster's server trees metered as one window's CPU.
+impl CpuSource for TreesMeter {
+    fn read(&self) -> anyhow::Result<CpuReading> {
+        TreesMeter::read(self)
+    }
+
+    fn meters_server(&self) -> bool {
+        TreesMeter::meters_server(self)
     }
 }
 
@@ -280,14 +273,12 @@ pub fn run(args: PutArgs) -> anyhow::Result<()> {
                 .context("spawning a client thread")
         })
         .collect::<anyhow::Result<_>>()?;
-    let warmed = sleep_while_running(&control, Duration::from_secs(args.warmup_s));
-    let before = meter.read();
-    control.advance(Phase::Measure);
-    let started = Instant::now();
-    let completed = warmed && sleep_while_running(&control, Duration::from_secs(args.duration_s));
-    control.advance(Phase::Stop);
-    let wall_s = started.elapsed().as_secs_f64().max(1e-6);
-    let after = meter.read();
+    let window = run_window(
+        &control,
+        &meter,
+        Duration::from_secs(args.warmup_s),
+        Duration::from_secs(args.duration_s),
+    );
     let mut total = PutStats::default();
     let mut failures = Vec::new();
     for (i, h) in handles.into_iter().enumerate() {
@@ -300,18 +291,7 @@ pub fn run(args: PutArgs) -> anyhow::Result<()> {
     if !failures.is_empty() {
         bail!("the load failed: {}", failures.join("; "));
     }
-    let window = Window {
-        wall_s,
-        cpu: usage(
-            &before?,
-            &after?,
-            meter.meters_server(),
-            wall_s,
-            ticks_per_second(),
-            cpu_count(),
-        ),
-        cut_short: !completed,
-    };
+    let window = window?;
     let details = PutDetails {
         protocol: args.protocol,
         clients: args.clients,

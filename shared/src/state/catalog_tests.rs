@@ -302,3 +302,25 @@ fn snapshot_round_trips_the_catalog() {
     assert_eq!(restored.catalog.service_index("db"), 12);
     assert_eq!(restored.catalog.instances("web").unwrap().len(), 1);
 }
+
+#[test]
+fn node_checks_name_the_node_in_any_case_and_stop_at_its_end() {
+    let (leader, _, _) = replay(&[
+        register(
+            "N1",
+            None,
+            vec![
+                check("a", "", CheckStatus::Passing),
+                check("b", "", CheckStatus::Critical),
+            ],
+        ),
+        register("n10", None, vec![check("c", "", CheckStatus::Passing)]),
+        register("n0", None, vec![check("z", "", CheckStatus::Passing)]),
+    ]);
+    for name in ["n1", "N1"] {
+        let ids: Vec<&str> = leader.catalog.node_checks(name).map(|c| c.check_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"], "{name}: neither n0 before nor n10 after");
+    }
+    assert_eq!(leader.catalog.node_checks("n2").count(), 0);
+    assert_eq!(leader.catalog.node_checks("").count(), 0);
+}

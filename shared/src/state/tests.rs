@@ -268,7 +268,7 @@ fn a_batch_applies_its_members_in_order_at_one_index_with_one_delta() {
 }
 
 #[test]
-fn a_second_event_in_one_batch_fails_without_effect() {
+fn every_event_of_one_batch_is_kept_in_batch_order_at_its_index() {
     let event = |name: &str| {
         Command::EventFire(crate::state::UserEvent {
             id: format!("id-{name}"),
@@ -282,14 +282,24 @@ fn a_second_event_in_one_batch_fails_without_effect() {
     let CommandResult::Batch(results) = result else {
         panic!("{result:?}");
     };
-    assert_eq!(results[..2], [CommandResult::Done, CommandResult::Bool(true)]);
-    assert!(matches!(&results[2], CommandResult::Failed(m) if m.contains("one user event")));
-    assert_eq!(leader.events.len(), 1);
-    assert_eq!(delta.ops.len(), 2);
+    assert_eq!(
+        results,
+        [CommandResult::Done, CommandResult::Bool(true), CommandResult::Done]
+    );
+    let fired = |s: &State| -> Vec<(String, u64)> { s.events.iter().map(|e| (e.name.clone(), e.ltime)).collect() };
+    let want = [("one".to_string(), 5), ("two".to_string(), 5)];
+    assert_eq!(fired(&leader), want);
+    assert_eq!(leader.events.table_index(), 5);
+    assert_eq!(delta.ops.len(), 3);
     let mut replica = State::default();
     assert!(replica.apply_delta(&delta));
-    assert_eq!(replica.events.len(), 1);
+    assert_eq!(fired(&replica), want, "the replica keeps both, in order");
     assert_same(&leader, &replica);
+    // A later entry's event comes after both.
+    let (_, delta) = leader.apply_command(6, &event("three"));
+    assert!(replica.apply_delta(&delta));
+    assert_eq!(replica.events.iter().last().unwrap().ltime, 6);
+    assert_eq!(replica.events.len(), 3);
 }
 
 #[test]
