@@ -28,6 +28,7 @@ mod report;
 mod watch;
 mod watch_conn;
 mod watch_rss;
+mod watch_rx_time;
 mod write;
 
 use clap::Parser;

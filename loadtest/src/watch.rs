@@ -8,15 +8,24 @@
 //! `--writes` times through a separate connection and measures, per woken
 //! watcher, the time from the write's HTTP response to the watcher's
 //! response, and counts watchers of other keys that returned early.
+//! That time is taken twice: when the generator read the response (it
+//! includes the generator's own delay in getting to the socket) and from
+//! the kernel's receive timestamp of the response (`SO_TIMESTAMPNS`, see
+//! [`crate::watch_rx_time`]), the latter against the kernel timestamp of
+//! the write's response. With `--repark-after-wave`, the watchers of the
+//! written key send their next blocking GET only once every one of them
+//! answered (or the wave timed out): the wave then measures the server's
+//! fan-out alone, not the fan-out plus 10,000 re-park requests competing
+//! for the same cores.
 //!
 //! Every phase is bounded in time; everything is closed at the end.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -30,6 +39,7 @@ use crate::epoll::{Epoll, Ready, FAILED, READABLE, WRITABLE};
 use crate::latency::{LatencyRecorder, LatencySummary};
 use crate::watch_conn::{WatchConn, WatchEvent, WatchPhase};
 use crate::watch_rss::tree_rss_bytes;
+use crate::watch_rx_time;
 
 /// Most watchers in one process (the process may hold 20,000 descriptors).
 pub const WATCHERS_MAX: usize = 19_500;
@@ -51,6 +61,9 @@ const WAVE_TIMEOUT: Duration = Duration::from_secs(30);
 const SETTLE: Duration = Duration::from_secs(3);
 /// Watching after the last wave for late wake-ups of other keys.
 const AFTER_WAVES: Duration = Duration::from_secs(1);
+/// With `--repark-after-wave`: time given to the held re-park requests to
+/// be written and parked before the next wave.
+const REPARK_SETTLE: Duration = Duration::from_secs(2);
 /// Bytes read from a socket at once.
 const READ_BYTES: usize = 16 * 1024;
 /// Events per epoll wait.
@@ -94,6 +107,11 @@ pub struct WatchArgs {
     /// Writes to `--write-key`, one wave at a time.
     #[arg(long, default_value_t = 1)]
     pub writes: u64,
+    /// Watchers of the written key send their next blocking GET only after
+    /// the whole wave answered (measures the server's fan-out alone);
+    /// without it they re-park as soon as their answer is read.
+    #[arg(long = "repark-after-wave")]
+    pub repark_after_wave: bool,
     /// Name of the run in the summary.
     #[arg(long)]
     pub label: Option<String>,
@@ -196,8 +214,23 @@ pub struct WaveReport {
     pub answered: usize,
     /// Watcher responses read before the write's own response.
     pub answered_before_write_response: usize,
-    /// From the write's HTTP response to each watcher's response.
+    /// From the write's HTTP response to each watcher's response, as the
+    /// generator read them (includes its delay in reading the sockets).
     pub wake_to_response: LatencySummary,
+    /// The same from kernel receive timestamps: each watcher response's
+    /// arrival minus the write response's arrival (negative counts as 0).
+    pub wake_to_response_kernel: LatencySummary,
+    /// Watcher responses without a kernel timestamp (not in the above).
+    pub kernel_stamps_missing: usize,
+    /// From just before the write request was sent to each watcher
+    /// response's kernel arrival: an upper bound of the above that does
+    /// not depend on when the write's own response got out (the write's
+    /// response can be queued behind the wake-ups it caused).
+    pub write_sent_to_response_kernel: LatencySummary,
+    /// Kernel arrival of the first to the last watcher response.
+    pub fanout_span_kernel_us: f64,
+    /// Whether the watchers re-parked only after the wave (`--repark-after-wave`).
+    pub repark_after_wave: bool,
     /// Server and generator CPU from the write to the last answer (clock
     /// ticks: 10 ms resolution, so only indicative for short waves).
     pub cpu: Option<CpuUsage>,
@@ -256,6 +289,8 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
                 .meters_server()
                 .then(|| usage(&cpu_before, &cpu_after, true, wave_s, ticks_per_second(), cpu_count()));
             waves.push(report);
+            // After the wave's CPU is read: the re-parks are not part of it.
+            driver.release_held()?;
         }
         driver.poll_for(AFTER_WAVES, None)?;
     }
@@ -326,6 +361,21 @@ fn print_report(r: &WatchReport) {
             "write {i} (rtt {:.0}us): {}/{} answered ({} before the write's response); wake-to-response p50 {:.0}us p99 {:.0}us max {:.0}us",
             w.write_rtt_us, w.answered, w.watchers_of_key, w.answered_before_write_response, l.p50_us, l.p99_us, l.max_us
         );
+        let k = &w.wake_to_response_kernel;
+        eprintln!(
+            "  kernel arrival: p50 {:.0}us p99 {:.0}us max {:.0}us; from the write sent: p99 {:.0}us; first to last {:.0}us ({} unstamped){}",
+            k.p50_us,
+            k.p99_us,
+            k.max_us,
+            w.write_sent_to_response_kernel.p99_us,
+            w.fanout_span_kernel_us,
+            w.kernel_stamps_missing,
+            if w.repark_after_wave {
+                ", re-parked after the wave"
+            } else {
+                ""
+            }
+        );
         if let Some(cpu) = &w.cpu {
             eprintln!(
                 "  wave CPU-s: server {:.3}, generator {:.3}, other {:.2} cores",
@@ -350,8 +400,20 @@ struct Driver {
     failed: usize,
     returned: u64,
     returned_other: u64,
-    /// The current write wave: its number, and answers (time) seen so far.
-    wave: Option<(u64, Vec<Instant>)>,
+    /// The current write wave: its number, and answers seen so far.
+    wave: Option<(u64, Vec<Answer>)>,
+    /// `--repark-after-wave`: watchers of the written key whose next
+    /// request waits for the end of the wave.
+    hold_reparks: bool,
+    held: Vec<usize>,
+}
+
+/// One watcher's answer in a wave: when the generator read it, and its
+/// kernel receive time (ns since the Unix epoch) when the kernel gave one.
+#[derive(Debug, Clone, Copy)]
+struct Answer {
+    read_at: Instant,
+    rx_unix_ns: Option<u64>,
 }
 
 impl Driver {
@@ -366,6 +428,8 @@ impl Driver {
             returned: 0,
             returned_other: 0,
             wave: None,
+            hold_reparks: args.repark_after_wave,
+            held: Vec::new(),
         })
     }
 
@@ -484,9 +548,9 @@ impl Driver {
     fn read_ready(&mut self, i: usize, now: Instant) -> Result<(), String> {
         let w = &mut self.watchers[i];
         let stream = w.stream.as_mut().expect("ready watcher has a stream");
-        let n = match stream.read(&mut self.read_buf) {
-            Ok(0) => return Err("closed by the server".into()),
-            Ok(n) => n,
+        let (n, rx_unix_ns) = match watch_rx_time::recv(stream.as_raw_fd(), &mut self.read_buf) {
+            Ok(r) if r.bytes == 0 => return Err("closed by the server".into()),
+            Ok(r) => (r.bytes, r.rx_unix_ns),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) => return Err(format!("read: {e}")),
         };
@@ -502,7 +566,13 @@ impl Driver {
                     // The first answer of this watcher in the current wave.
                     Some((wave, answers)) if w.watches_write_key && w.answered_wave != Some(*wave) => {
                         w.answered_wave = Some(*wave);
-                        answers.push(now);
+                        answers.push(Answer {
+                            read_at: now,
+                            rx_unix_ns,
+                        });
+                        if self.hold_reparks {
+                            self.held.push(i);
+                        }
                     }
                     _ if !w.watches_write_key => self.returned_other += 1,
                     _ => {}
@@ -515,14 +585,20 @@ impl Driver {
     fn write_pending(&mut self, i: usize) -> io::Result<()> {
         let w = &mut self.watchers[i];
         let stream = w.stream.as_mut().expect("ready watcher has a stream");
-        while !w.conn.to_write().is_empty() {
+        let held = self.hold_reparks
+            && w.watches_write_key
+            && self
+                .wave
+                .as_ref()
+                .is_some_and(|(wave, _)| w.answered_wave == Some(*wave));
+        while !held && !w.conn.to_write().is_empty() {
             match stream.write(w.conn.to_write()) {
                 Ok(n) => w.conn.wrote(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e),
             }
         }
-        let interest = if w.conn.to_write().is_empty() {
+        let interest = if held || w.conn.to_write().is_empty() {
             READABLE
         } else {
             READABLE | WRITABLE
@@ -545,27 +621,75 @@ impl Driver {
             .count();
         self.wave = Some((wave, Vec::with_capacity(watchers_of_key)));
         let sent = Instant::now();
-        http_put(args.target, key, format!("{wave}").as_bytes())?;
+        let put = http_put(args.target, key, format!("{wave}").as_bytes())?;
         let write_response = Instant::now();
         let all_answered = move |d: &Driver| d.wave.as_ref().is_some_and(|(_, a)| a.len() >= watchers_of_key);
         self.poll_for(WAVE_TIMEOUT, Some(&all_answered))?;
         let (_, answers) = self.wave.take().expect("the wave is current");
-        let mut latency = LatencyRecorder::new();
-        let mut before = 0;
-        for at in &answers {
-            if *at < write_response {
-                before += 1;
-            }
-            latency.record_ns(at.saturating_duration_since(write_response).as_nanos() as u64);
+        let mut report = wave_report(&answers, write_response, &put, watchers_of_key);
+        report.write_rtt_us = (write_response - sent).as_secs_f64() * 1e6;
+        report.repark_after_wave = self.hold_reparks;
+        Ok(report)
+    }
+
+    /// Sends the re-park requests held during the wave and gives them
+    /// [`REPARK_SETTLE`] to park, so the next wave finds them parked.
+    fn release_held(&mut self) -> anyhow::Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
         }
-        Ok(WaveReport {
-            write_rtt_us: (write_response - sent).as_secs_f64() * 1e6,
-            watchers_of_key,
-            answered: answers.len(),
-            answered_before_write_response: before,
-            wake_to_response: latency.summary(),
-            cpu: None,
-        })
+        for i in std::mem::take(&mut self.held) {
+            if self.watchers[i].stream.is_some() {
+                if let Err(e) = self.write_pending(i) {
+                    self.fail(i, &format!("write: {e}"));
+                }
+            }
+        }
+        self.poll_for(REPARK_SETTLE, None)
+    }
+}
+
+/// The latencies of one wave's `answers`: from the generator's reads
+/// against `write_response`, and from kernel receive times against the
+/// kernel arrival of the write's response (when the kernel stamped it)
+/// and against the time the write was sent.
+fn wave_report(answers: &[Answer], write_response: Instant, put: &PutTimes, watchers_of_key: usize) -> WaveReport {
+    let write_rx_unix_ns = put.response_rx_unix_ns;
+    let mut from_sent = LatencyRecorder::new();
+    let mut latency = LatencyRecorder::new();
+    let mut kernel = LatencyRecorder::new();
+    let mut before = 0;
+    let mut missing = 0;
+    let (mut first_rx, mut last_rx) = (u64::MAX, 0u64);
+    for a in answers {
+        if a.read_at < write_response {
+            before += 1;
+        }
+        latency.record_ns(a.read_at.saturating_duration_since(write_response).as_nanos() as u64);
+        if let Some(rx) = a.rx_unix_ns {
+            from_sent.record_ns(rx.saturating_sub(put.sent_unix_ns));
+        }
+        match (a.rx_unix_ns, write_rx_unix_ns) {
+            (Some(rx), Some(write_rx)) => {
+                kernel.record_ns(rx.saturating_sub(write_rx));
+                first_rx = first_rx.min(rx);
+                last_rx = last_rx.max(rx);
+            }
+            _ => missing += 1,
+        }
+    }
+    WaveReport {
+        write_rtt_us: 0.0,
+        watchers_of_key,
+        answered: answers.len(),
+        answered_before_write_response: before,
+        wake_to_response: latency.summary(),
+        wake_to_response_kernel: kernel.summary(),
+        write_sent_to_response_kernel: from_sent.summary(),
+        kernel_stamps_missing: missing,
+        fanout_span_kernel_us: last_rx.saturating_sub(first_rx.min(last_rx)) as f64 / 1_000.0,
+        repark_after_wave: false,
+        cpu: None,
     }
 }
 
@@ -574,6 +698,7 @@ fn connect_from(source: Ipv4Addr, target: SocketAddr) -> io::Result<TcpStream> {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     socket.set_nonblocking(true)?;
     socket.set_nodelay(true)?;
+    watch_rx_time::enable(socket.as_raw_fd())?;
     socket.bind(&SocketAddr::new(IpAddr::V4(source), 0).into())?;
     match socket.connect(&target.into()) {
         Ok(()) => {}
@@ -583,31 +708,52 @@ fn connect_from(source: Ipv4Addr, target: SocketAddr) -> io::Result<TcpStream> {
     Ok(socket.into())
 }
 
-/// `PUT /v1/kv/<key>` on a fresh connection; fails unless it answers `true`.
-fn http_put(target: SocketAddr, key: &str, value: &[u8]) -> anyhow::Result<()> {
+/// When a write went out and when its response came back.
+#[derive(Debug, Clone, Copy)]
+struct PutTimes {
+    /// Just before the request was written (ns since the Unix epoch).
+    sent_unix_ns: u64,
+    /// Kernel receive time of the response's last bytes, when stamped.
+    response_rx_unix_ns: Option<u64>,
+}
+
+fn unix_ns_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// `PUT /v1/kv/<key>` on a fresh connection; fails unless it answers
+/// `true`.
+fn http_put(target: SocketAddr, key: &str, value: &[u8]) -> anyhow::Result<PutTimes> {
     let timeout = Duration::from_secs(10);
     let mut stream = TcpStream::connect_timeout(&target, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_nodelay(true)?;
+    watch_rx_time::enable(stream.as_raw_fd())?;
     let mut request = format!(
         "PUT /v1/kv/{key} HTTP/1.1\r\nHost: proconsul\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         value.len()
     )
     .into_bytes();
     request.extend_from_slice(value);
+    let sent_unix_ns = unix_ns_now();
     stream.write_all(&request)?;
     let mut reader = crate::http::response::ResponseReader::new();
     let mut input = Vec::new();
     let mut buf = [0u8; 4096];
     let deadline = Instant::now() + timeout;
+    let mut rx_unix_ns = None;
     let response = loop {
         if Instant::now() >= deadline {
             bail!("PUT {key}: no response in {timeout:?}");
         }
-        let n = stream.read(&mut buf)?;
+        let got = watch_rx_time::recv(stream.as_raw_fd(), &mut buf)?;
+        let n = got.bytes;
         if n == 0 {
             bail!("PUT {key}: connection closed before the response");
         }
+        rx_unix_ns = got.rx_unix_ns.or(rx_unix_ns);
         input.extend_from_slice(&buf[..n]);
         if let Some(r) = reader.next(&input).map_err(|e| anyhow::anyhow!("PUT {key}: {e}"))? {
             break r;
@@ -620,7 +766,10 @@ fn http_put(target: SocketAddr, key: &str, value: &[u8]) -> anyhow::Result<()> {
     if body.trim_ascii() != b"true" {
         bail!("PUT {key}: answered {:?}", String::from_utf8_lossy(body));
     }
-    Ok(())
+    Ok(PutTimes {
+        sent_unix_ns,
+        response_rx_unix_ns: rx_unix_ns,
+    })
 }
 
 /// Raises the soft descriptor limit to the hard one.
@@ -687,6 +836,76 @@ mod tests {
         assert!(parse(&["--target", "10.1.1.1:8500"]).validate().is_err());
         assert!(parse(&["--key-prefix", "a?b"]).validate().is_err());
         assert!(parse(&["--server-pid", "0"]).validate().is_err());
+    }
+
+    #[test]
+    fn repark_after_wave_is_an_option() {
+        assert!(!parse(&[]).repark_after_wave);
+        assert!(parse(&["--repark-after-wave"]).repark_after_wave);
+    }
+
+    #[test]
+    fn a_wave_is_measured_from_the_generator_and_from_kernel_stamps() {
+        let write_response = Instant::now();
+        let write_rx = 1_000_000_000_000u64;
+        let answers = [
+            // Read 5 ms after the write's response, arrived 1 ms after it.
+            Answer {
+                read_at: write_response + Duration::from_millis(5),
+                rx_unix_ns: Some(write_rx + 1_000_000),
+            },
+            // Arrived 3 ms after it.
+            Answer {
+                read_at: write_response + Duration::from_millis(6),
+                rx_unix_ns: Some(write_rx + 3_000_000),
+            },
+            // Arrived before the write's own response; no stamp on the
+            // generator side for the last one.
+            Answer {
+                read_at: write_response + Duration::from_millis(7),
+                rx_unix_ns: Some(write_rx - 500_000),
+            },
+            Answer {
+                read_at: write_response + Duration::from_millis(8),
+                rx_unix_ns: None,
+            },
+        ];
+        let put = PutTimes {
+            sent_unix_ns: write_rx - 2_000_000,
+            response_rx_unix_ns: Some(write_rx),
+        };
+        let r = wave_report(&answers, write_response, &put, 4);
+        assert_eq!((r.answered, r.watchers_of_key, r.kernel_stamps_missing), (4, 4, 1));
+        assert_eq!(r.wake_to_response.count, 4);
+        assert!(
+            (r.wake_to_response.max_us - 8_000.0).abs() < 10.0,
+            "{:?}",
+            r.wake_to_response
+        );
+        let k = r.wake_to_response_kernel;
+        assert_eq!(k.count, 3);
+        assert!((k.max_us - 3_000.0).abs() < 5.0, "{k:?}");
+        assert!(k.p50_us < 1_010.0, "an arrival before the write counts as 0: {k:?}");
+        assert!(
+            (r.fanout_span_kernel_us - 3_500.0).abs() < 1.0,
+            "{}",
+            r.fanout_span_kernel_us
+        );
+        // From the write sent (2 ms before its response arrived): 1.5 to 5 ms.
+        let s = r.write_sent_to_response_kernel;
+        assert_eq!(s.count, 3);
+        assert!(
+            (s.max_us - 5_000.0).abs() < 5.0 && (s.p50_us - 3_000.0).abs() < 5.0,
+            "{s:?}"
+        );
+        // No stamp on the write's response: nothing measured against it.
+        let put = PutTimes {
+            response_rx_unix_ns: None,
+            ..put
+        };
+        let r = wave_report(&answers, write_response, &put, 4);
+        assert_eq!((r.kernel_stamps_missing, r.wake_to_response_kernel.count), (4, 0));
+        assert_eq!(r.write_sent_to_response_kernel.count, 3);
     }
 
     #[test]

@@ -91,7 +91,7 @@ async fn run(core: &Core, stream: &mut TcpStream, timeouts: Timeouts) -> io::Res
                             let mut pending = release_for_park(&mut input, consumed, &mut out);
                             #[cfg(test)]
                             parked_probe::record(stream, &input, &out, &pending, &parked);
-                            let flow = park(core, parked, stream, &mut pending, &mut out).await;
+                            let flow = park(core, parked, stream, &mut pending, &mut out, timeouts.idle).await;
                             // Parsing resumes in what followed the parked
                             // request plus what arrived while it waited.
                             input = pending;
@@ -204,7 +204,7 @@ async fn write_out(stream: &mut TcpStream, out: Vec<u8>, timeout: Duration) -> i
 /// 128-byte aligned, and inline it would set the size of every
 /// connection's task, parked ones included, though no timer runs while a
 /// query is parked.
-async fn within<F: Future>(limit: Duration, io: F) -> Option<F::Output> {
+pub(super) async fn within<F: Future>(limit: Duration, io: F) -> Option<F::Output> {
     let mut timer = Box::pin(monoio::time::sleep(limit));
     let mut io = pin!(io);
     poll_fn(|cx| {

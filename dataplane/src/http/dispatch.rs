@@ -3,15 +3,18 @@
 //! or park a blocking read until its watch set changes).
 
 use std::future::{poll_fn, Future};
-use std::pin::pin;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use monoio::io::{CancelableAsyncReadRent, Canceller};
 use monoio::net::TcpStream;
 
-use super::limits::PARKED_READ_BYTES;
+use super::conn::within;
+use super::direct_send::{recv_ready, send_now, SendNow};
+use super::limits::{PARKED_READ_BYTES, READ_FIRST_BYTES};
 use super::parse::Request;
 use super::response::{write_plain_error, write_response, Framing};
 use super::shared_render::RenderKey;
@@ -161,15 +164,21 @@ fn respond_shared(
     }
 }
 
-/// Parks `parked` until it can be answered, then appends its response to
-/// `out`. Bytes the client sends meanwhile are appended to `parked_input`.
-/// [`Flow::Close`] when the client hung up while parked (nothing written).
+/// Parks `parked` until it can be answered, then sends its response
+/// directly from the woken task (see [`super::direct_send`]); what the
+/// socket could not take at once is appended to `out` for the connection
+/// to write. Bytes the client sends meanwhile, and after the answer its
+/// next request (read for up to `idle`, by the read that watched for a
+/// hang-up while parked), are appended to `parked_input`.
+/// [`Flow::Close`] when the client hung up (while parked, or idle after
+/// the answer) or the connection broke.
 pub async fn park(
     core: &Core,
     parked: ParkedRequest,
     stream: &mut TcpStream,
     parked_input: &mut Vec<u8>,
     out: &mut Vec<u8>,
+    idle: Duration,
 ) -> Flow {
     let ParkedRequest {
         method,
@@ -187,13 +196,7 @@ pub async fn park(
         body: &body,
         framing,
     };
-    match wait_and_answer(core, &raw, first, stream, parked_input).await {
-        Some(bytes) => {
-            out.extend_from_slice(&bytes);
-            Flow::Continue
-        }
-        None => Flow::Close,
-    }
+    wait_and_answer(core, &raw, first, stream, parked_input, out, idle).await
 }
 
 /// A parked request as it arrived: what its response bytes depend on.
@@ -313,17 +316,20 @@ enum Event {
 /// Parks a blocking read (BLOCKING.md §12): until the result index passes
 /// the client's, or the wait plus jitter ends, or the core is overloaded,
 /// or the state was restored from a snapshot; then answers with the
-/// current result. While parked, one read on the socket notices a client
-/// that hangs up (`None`: nobody to answer); bytes it reads instead (a
-/// pipelined request) go to `parked_input`, and hang-ups are no longer
-/// noticed for the rest of the wait.
+/// current result ([`deliver`]). While parked, one read on the socket
+/// notices a client that hangs up ([`Flow::Close`]: nobody to answer);
+/// bytes it reads instead (a pipelined request) go to `parked_input`, and
+/// hang-ups are no longer noticed for the rest of the wait.
 async fn wait_and_answer(
     core: &Core,
     raw: &RawRequest<'_>,
     first: Block,
     stream: &mut TcpStream,
     parked_input: &mut Vec<u8>,
-) -> Option<Rc<[u8]>> {
+    out: &mut Vec<u8>,
+    idle: Duration,
+) -> Flow {
+    let fd = stream.as_raw_fd();
     // A snapshot restore can lower every index: wake and answer at once.
     let generation = core.restore_generation();
     let jitter = api::blocking::jitter(first.wait, rand::random());
@@ -332,7 +338,7 @@ async fn wait_and_answer(
     let mut socket_read = pin!(stream.cancelable_read(Vec::with_capacity(PARKED_READ_BYTES), canceller.handle()));
     let mut socket_done = false;
     let mut block = first;
-    loop {
+    let bytes = loop {
         let woke = {
             let mut wait = pin!(core.wait_change(&block.watch, block.min_index, deadline));
             loop {
@@ -352,7 +358,7 @@ async fn wait_and_answer(
                         match result {
                             Ok(n) if n > 0 => parked_input.extend_from_slice(&buf[..n]),
                             // EOF or error: nobody is waiting for the answer.
-                            _ => return None,
+                            _ => return Flow::Close,
                         }
                     }
                 }
@@ -365,26 +371,91 @@ async fn wait_and_answer(
                     block = next;
                     continue;
                 }
-                Rendered::Bytes(bytes) => {
-                    finish_socket_read(canceller, socket_read, socket_done, parked_input).await;
-                    return Some(bytes);
-                }
+                Rendered::Bytes(bytes) => break bytes,
             }
         }
-        break;
-    }
-    finish_socket_read(canceller, socket_read, socket_done, parked_input).await;
-    // Timed out, overloaded, restored, or past the deadline: answer with
-    // what is there.
-    match render_shared(core, raw, true) {
-        Rendered::Bytes(bytes) => Some(bytes),
-        Rendered::Block(_) => {
-            // `render_shared` never blocks a final answer.
-            let mut bytes = Vec::new();
-            let response = Response::text(500, "blocking query did not settle");
-            write_response(&mut bytes, &response, raw.framing, &super::date::now());
-            Some(bytes.into())
+        // Timed out, overloaded, restored, or past the deadline: answer
+        // with what is there.
+        break match render_shared(core, raw, true) {
+            Rendered::Bytes(bytes) => bytes,
+            Rendered::Block(_) => {
+                // `render_shared` never blocks a final answer.
+                let mut bytes = Vec::new();
+                let response = Response::text(500, "blocking query did not settle");
+                write_response(&mut bytes, &response, raw.framing, &super::date::now());
+                bytes.into()
+            }
+        };
+    };
+    let read = HangUpRead {
+        canceller,
+        future: socket_read,
+        done: socket_done,
+    };
+    deliver(fd, &bytes, read, raw.framing.keep_alive, parked_input, out, idle).await
+}
+
+/// The read that watched a parked connection for a hang-up.
+struct HangUpRead<'a, F> {
+    canceller: Canceller,
+    future: Pin<&'a mut F>,
+    /// It already finished (its bytes are in the parked input).
+    done: bool,
+}
+
+/// Sends a woken parked query's answer from this task, with one `send`
+/// on the connection's descriptor `fd` while the hang-up read is still in
+/// flight (no write submission, no cancellation to wait for). That read
+/// then becomes the read of the client's next request (a watcher re-parks
+/// at once): it is awaited for up to `idle`, and what it read, plus
+/// whatever else is ready, goes to `parked_input`. If the socket cannot
+/// take the whole answer, the read is cancelled and the rest is left in
+/// `out` for the connection's ordinary (timed) write.
+async fn deliver<F>(
+    fd: RawFd,
+    bytes: &[u8],
+    read: HangUpRead<'_, F>,
+    keep_alive: bool,
+    parked_input: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+    idle: Duration,
+) -> Flow
+where
+    F: Future<Output = (std::io::Result<usize>, Vec<u8>)>,
+{
+    match send_now(fd, bytes) {
+        SendNow::All => {}
+        SendNow::Partial { sent } => {
+            finish_socket_read(read.canceller, read.future, read.done, parked_input).await;
+            out.extend_from_slice(&bytes[sent..]);
+            return Flow::Continue;
         }
+        SendNow::Broken => {
+            finish_socket_read(read.canceller, read.future, read.done, parked_input).await;
+            return Flow::Close;
+        }
+    }
+    if read.done {
+        return Flow::Continue;
+    }
+    if !keep_alive {
+        // The connection closes after this answer: no next request.
+        finish_socket_read(read.canceller, read.future, read.done, parked_input).await;
+        return Flow::Continue;
+    }
+    match within(idle, read.future).await {
+        Some((Ok(n), buf)) if n > 0 => {
+            parked_input.extend_from_slice(&buf[..n]);
+            if n >= PARKED_READ_BYTES {
+                // A request longer than the hang-up read's buffer: take
+                // the rest that is already there without another round.
+                recv_ready(fd, parked_input, READ_FIRST_BYTES);
+            }
+            Flow::Continue
+        }
+        // Hung up, failed, or idle past the keep-alive timeout (the read
+        // is cancelled when dropped).
+        _ => Flow::Close,
     }
 }
 

@@ -8,6 +8,7 @@
 //! * [`dispatch`]: runs a request through `crate::api` (forwarding and
 //!   blocking reads need the core).
 //! * [`conn`]: the per-connection read–answer–write loop.
+//! * [`direct_send`]: the woken parked query's answer sent from its task.
 //! * [`shared_render`]: one rendering shared by identical woken parked
 //!   queries.
 //!
@@ -17,6 +18,7 @@
 pub mod chunked;
 pub mod conn;
 pub mod date;
+pub mod direct_send;
 pub mod dispatch;
 pub mod limits;
 pub mod parse;

@@ -11,10 +11,11 @@
 //! empties the cache first. Pure (no IO, no clock): the caller passes the
 //! view, the date and the leader status.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
+
+use rustc_hash::FxHasher;
 
 use super::date::HTTP_DATE_BYTES;
 use super::response::Framing;
@@ -47,8 +48,10 @@ pub struct RenderKey<'a> {
 }
 
 impl RenderKey<'_> {
+    /// A fast non-keyed hash: a client that makes digests collide only
+    /// lengthens a bucket of a cache bounded at [`SHARED_RENDERS_MAX`].
     fn digest(&self) -> u64 {
-        let mut h = DefaultHasher::new();
+        let mut h = FxHasher::default();
         self.method.hash(&mut h);
         self.target.hash(&mut h);
         self.body.hash(&mut h);

@@ -826,3 +826,91 @@ fn read_raw_reply_after(s: &mut TcpStream, request: &[u8]) -> Vec<u8> {
     s.write_all(request).unwrap();
     read_raw_reply(s)
 }
+
+#[test]
+fn a_woken_watcher_reparks_on_the_same_connection() {
+    for driver in drivers() {
+        a_woken_watcher_reparks_on_the_same_connection_on(driver);
+    }
+}
+
+/// The answer of a woken parked query is sent from its task while the
+/// hang-up read stays in flight; that read then takes the client's next
+/// request, short or longer than the read's buffer (the rest is taken
+/// without another round), and the connection parks again.
+fn a_woken_watcher_reparks_on_the_same_connection_on(driver: Driver) {
+    let mut server = Server::start_on(sample(), driver);
+    let mut s = server.connect();
+    let mut pending = Vec::new();
+    s.write_all(b"GET /v1/kv/b?index=2&wait=5s HTTP/1.1\r\n\r\n").unwrap();
+    server.wait_parked(1);
+    server.apply(&set("b", b"one"));
+    let r = read_reply(&mut s, &mut pending);
+    assert_eq!((r.status, r.header("X-Consul-Index")), (200, Some("4")));
+    // Re-park at once with a request longer than the hang-up read.
+    let padding = "p".repeat(PARKED_READ_BYTES * 3);
+    s.write_all(format!("GET /v1/kv/b?index=4&wait=5s HTTP/1.1\r\nX-Padding: {padding}\r\n\r\n").as_bytes())
+        .unwrap();
+    server.wait_parked(1);
+    server.apply(&set("b", b"two"));
+    let r = read_reply(&mut s, &mut pending);
+    assert_eq!((r.status, r.header("X-Consul-Index")), (200, Some("5")));
+    assert!(r.text().contains(r#""Value":"dHdv""#), "{}", r.text());
+    // Re-park later, with a short request: the read waited for it.
+    std::thread::sleep(Duration::from_millis(50));
+    s.write_all(b"GET /v1/kv/b?index=5&wait=5s HTTP/1.1\r\n\r\n").unwrap();
+    server.wait_parked(1);
+    server.apply(&set("b", b"three"));
+    let r = read_reply(&mut s, &mut pending);
+    assert_eq!((r.status, r.header("X-Consul-Index")), (200, Some("6")));
+    assert!(pending.is_empty(), "one answer per request");
+    server.wait_parked(0);
+}
+
+#[test]
+fn a_woken_watcher_that_stays_idle_is_dropped() {
+    let mut server = Server::start(sample());
+    let mut s = TcpStream::connect(server.short_addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(b"GET /v1/kv/b?index=2&wait=5s HTTP/1.1\r\n\r\n").unwrap();
+    server.wait_parked(1);
+    server.apply(&set("b", b"new"));
+    let r = read_reply(&mut s, &mut Vec::new());
+    assert_eq!(r.header("X-Consul-Index"), Some("4"));
+    let answered = Instant::now();
+    assert!(closed(&mut s), "closed after the idle timeout");
+    let idle = answered.elapsed();
+    assert!(idle >= SHORT.idle - Duration::from_millis(20), "{idle:?}");
+    assert!(idle < WAIT, "{idle:?}");
+}
+
+#[test]
+fn a_woken_answer_larger_than_the_socket_takes_arrives_whole() {
+    for driver in drivers() {
+        a_woken_answer_larger_than_the_socket_takes_arrives_whole_on(driver);
+    }
+}
+
+/// A client with a small receive buffer that is slow to read: the direct
+/// send takes what fits, the connection writes the rest, and the
+/// connection keeps serving.
+fn a_woken_answer_larger_than_the_socket_takes_arrives_whole_on(driver: Driver) {
+    let mut server = Server::start_on(sample(), driver);
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.addr.into()).unwrap();
+    let mut s: TcpStream = socket.into();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(b"GET /v1/kv/c?index=3&wait=5s&raw HTTP/1.1\r\n\r\n")
+        .unwrap();
+    server.wait_parked(1);
+    let big = vec![b'v'; 400 * 1024];
+    server.apply(&set("c", &big));
+    // Not reading for a while: the server's socket fills.
+    std::thread::sleep(Duration::from_millis(100));
+    let mut pending = Vec::new();
+    let r = read_reply(&mut s, &mut pending);
+    assert_eq!((r.status, r.body.len()), (200, big.len()));
+    assert!(r.body == big, "the body arrives intact");
+    assert_eq!(roundtrip(&mut s, "GET /v1/kv/a?raw HTTP/1.1\r\n\r\n").text(), "1");
+}
