@@ -13,6 +13,13 @@
 //!
 //! Before measuring, each case checks with a counting global allocator
 //! that a warmed-up responder allocates nothing per answer.
+//!
+//! Instruction counts (reproducible on a busy machine): with
+//! `DNS_ANSWER_PROFILE_ANSWERS=<n>` set, the bench skips criterion and
+//! answers `n` A then `n` SRV queries over a 10,000-service catalog in
+//! [`profile_a`] and [`profile_srv`]; run it under
+//! `valgrind --tool=callgrind` and divide each function's inclusive
+//! instruction count by `n`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -133,7 +140,70 @@ fn assert_no_allocation(state: &State, zone: &Zone, scratch: &mut Scratch, packe
     assert_eq!(allocations, 0, "{ALLOCATION_CHECK_ANSWERS} warmed-up answers allocated");
 }
 
+/// Services in the profiling catalog (the 10k).
+const PROFILE_SERVICES: u64 = 10_000;
+/// Most answers one profiling run may ask for.
+const PROFILE_ANSWERS_MAX: usize = 10_000_000;
+
+/// Answers `answers` queries from `packets` in turn (the callgrind unit).
+#[inline(never)]
+fn answer_many(
+    packets: &[Vec<u8>],
+    answers: usize,
+    state: &State,
+    zone: &Zone,
+    scratch: &mut Scratch,
+    out: &mut Vec<u8>,
+) -> usize {
+    let mut bytes = 0;
+    for i in 0..answers {
+        let p = &packets[i % packets.len()];
+        black_box(respond(black_box(p), Transport::Udp, state, zone, 1, scratch, out));
+        bytes += out.len();
+    }
+    bytes
+}
+
+/// A queries for callgrind.
+#[inline(never)]
+fn profile_a(packets: &[Vec<u8>], answers: usize, state: &State, zone: &Zone, scratch: &mut Scratch) -> usize {
+    let mut out = Vec::with_capacity(65_535);
+    answer_many(packets, answers, state, zone, scratch, &mut out)
+}
+
+/// SRV queries for callgrind.
+#[inline(never)]
+fn profile_srv(packets: &[Vec<u8>], answers: usize, state: &State, zone: &Zone, scratch: &mut Scratch) -> usize {
+    let mut out = Vec::with_capacity(65_535);
+    answer_many(packets, answers, state, zone, scratch, &mut out)
+}
+
+/// The `DNS_ANSWER_PROFILE_ANSWERS` mode (see the module docs).
+fn profile(answers: usize) {
+    assert!(
+        (1..=PROFILE_ANSWERS_MAX).contains(&answers),
+        "DNS_ANSWER_PROFILE_ANSWERS must be 1..={PROFILE_ANSWERS_MAX}"
+    );
+    let zone = Zone::from_agent(&agent_info());
+    let instances = PROFILE_SERVICES * INSTANCES_PER_SERVICE;
+    let state = catalog(instances);
+    let mut scratch = Scratch::with_seed(7);
+    let a = queries(instances, 1);
+    let srv = queries(instances, 33);
+    // Warm the service cache so only steady-state answers are counted.
+    let mut out = Vec::with_capacity(65_535);
+    assert_no_allocation(&state, &zone, &mut scratch, &a, &mut out);
+    assert_no_allocation(&state, &zone, &mut scratch, &srv, &mut out);
+    let a_bytes = profile_a(&a, answers, &state, &zone, &mut scratch);
+    let srv_bytes = profile_srv(&srv, answers, &state, &zone, &mut scratch);
+    println!("profiled {answers} A answers ({a_bytes} bytes) and {answers} SRV answers ({srv_bytes} bytes)");
+}
+
 fn dns_answer(c: &mut Criterion) {
+    if let Ok(answers) = std::env::var("DNS_ANSWER_PROFILE_ANSWERS") {
+        profile(answers.parse().expect("DNS_ANSWER_PROFILE_ANSWERS is a number"));
+        return;
+    }
     let mut group = c.benchmark_group("dns_answer");
     group.throughput(Throughput::Elements(1));
     let zone = Zone::from_agent(&agent_info());

@@ -9,10 +9,13 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use rustc_hash::FxBuildHasher;
+
 use proconsul_shared::state::{CheckStatus, ServiceInstance};
 use proconsul_shared::State;
 
 use crate::dns::answer::rfc1464_text;
+use crate::dns::wire::{encode_labels, NAME_BYTES_MAX};
 
 /// Services kept per cache; the cache starts over when it is full.
 pub const CACHED_SERVICES_MAX: usize = 65_536;
@@ -74,6 +77,11 @@ pub struct CachedInstance {
     pub node_meta_txt: Vec<Vec<u8>>,
     /// Hex label of an own IP (`c000020a`), for `<hex>.addr` targets.
     pub addr_hex: String,
+    /// The SRV target's own labels in wire form, no root (the node name's
+    /// labels, or the `.addr` hex label of an own IP), ready to copy in
+    /// front of `node.<dc>.<domain>` / `addr.<dc>.<domain>`; `None` for a
+    /// hostname target or a name that cannot be encoded.
+    pub target_head: Option<Box<[u8]>>,
 }
 
 impl CachedInstance {
@@ -101,9 +109,14 @@ pub struct CachedService {
 }
 
 /// The cache of one core (or one server loop).
+///
+/// One FxHash table from name to service: a query costs a hash of the
+/// (short) name and a probe whose entry holds both; SipHash's
+/// flooding resistance is not needed because names that are not services
+/// are never inserted (a flood of random names cannot grow the table).
 #[derive(Debug, Default)]
 pub struct ServiceCache {
-    services: HashMap<String, CachedService>,
+    services: HashMap<ServiceKey, CachedService, FxBuildHasher>,
     builds: u64,
 }
 
@@ -113,42 +126,45 @@ impl ServiceCache {
     ///
     /// An entry already checked against this state version (same raft
     /// index) is used without touching the catalog: steady-state answers
-    /// cost one hash lookup whatever the catalog size. Otherwise the
-    /// service's catalog index says whether the entry is still good.
+    /// cost one probe of the table (whose entry holds the name and the
+    /// service, so one cache miss) whatever the catalog size; the second
+    /// probe that returns it hits the same, now cached, entry. Otherwise
+    /// the service's catalog index says whether the entry is still good.
     pub fn get(&mut self, state: &State, name: &str) -> Option<&CachedService> {
         let state_index = state.index();
+        let key = name.as_bytes();
         let seen = self
             .services
-            .get(name)
+            .get(key)
             .map(|e| (e.checked_at == state_index, e.instances_gone));
         if let Some((true, gone)) = seen {
-            return if gone { None } else { self.services.get(name) };
+            return if gone { None } else { self.services.get(key) };
         }
         let Some(instances) = state.catalog.instances(name) else {
             // Remember the absence only for names already cached (a flood
             // of random names must not fill the cache).
-            if let Some(entry) = self.services.get_mut(name) {
+            if let Some(entry) = self.services.get_mut(key) {
                 entry.checked_at = state_index;
                 entry.instances_gone = true;
             }
             return None;
         };
         let index = state.catalog.service_index(name);
-        match self.services.get_mut(name) {
+        match self.services.get_mut(key) {
             Some(entry) if entry.index == index && !entry.instances_gone => {
                 entry.checked_at = state_index;
             }
             _ => {
-                if self.services.len() >= CACHED_SERVICES_MAX && !self.services.contains_key(name) {
+                if seen.is_none() && self.services.len() >= CACHED_SERVICES_MAX {
                     self.services.clear();
                 }
                 let mut built = build(state, index, instances.values().map(|a| a.as_ref()));
                 built.checked_at = state_index;
                 self.builds += 1;
-                self.services.insert(name.to_string(), built);
+                self.services.insert(ServiceKey::new(name), built);
             }
         }
-        self.services.get(name)
+        self.services.get(key)
     }
 
     /// How many service versions were built (tests: proves reuse).
@@ -164,6 +180,67 @@ impl ServiceCache {
     /// Whether nothing is cached.
     pub fn is_empty(&self) -> bool {
         self.services.is_empty()
+    }
+}
+
+/// Longest service name kept inside the table entry itself.
+const INLINE_NAME_BYTES_MAX: usize = 30;
+
+/// A cached service's name: short names (nearly all) live inside the
+/// hash table's entry, so a lookup compares them without following a
+/// pointer to another cache line.
+#[derive(Debug, Clone)]
+enum ServiceKey {
+    /// Up to [`INLINE_NAME_BYTES_MAX`] bytes, in place.
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_NAME_BYTES_MAX],
+    },
+    /// A longer name.
+    Heap(Box<[u8]>),
+}
+
+impl ServiceKey {
+    fn new(name: &str) -> ServiceKey {
+        let name = name.as_bytes();
+        if name.len() <= INLINE_NAME_BYTES_MAX {
+            let mut bytes = [0u8; INLINE_NAME_BYTES_MAX];
+            bytes[..name.len()].copy_from_slice(name);
+            ServiceKey::Inline {
+                len: name.len() as u8,
+                bytes,
+            }
+        } else {
+            ServiceKey::Heap(name.into())
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            ServiceKey::Inline { len, bytes } => &bytes[..*len as usize],
+            ServiceKey::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for ServiceKey {
+    fn borrow(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
+impl PartialEq for ServiceKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for ServiceKey {}
+
+impl std::hash::Hash for ServiceKey {
+    /// As the bytes hash, so that lookups by `&[u8]` find the key.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes().hash(state);
     }
 }
 
@@ -209,6 +286,11 @@ pub fn build<'a>(state: &State, index: u64, instances: impl Iterator<Item = &'a 
                 })
                 .collect()
         });
+        let target_head = match &address {
+            InstanceAddress::OwnIp(_) => wire_labels(addr_hex.as_bytes()),
+            InstanceAddress::OwnHost(_) => None,
+            _ => wire_labels(inst.node.as_bytes()),
+        };
         let weight = if status == CheckStatus::Warning {
             inst.weights.warning
         } else {
@@ -229,9 +311,19 @@ pub fn build<'a>(state: &State, index: u64, instances: impl Iterator<Item = &'a 
             node_ip,
             node_meta_txt,
             addr_hex,
+            target_head,
         });
     }
     out
+}
+
+/// `name`'s labels in wire form (no root), when it has any and each fits.
+fn wire_labels(name: &[u8]) -> Option<Box<[u8]>> {
+    let mut buf = [0u8; NAME_BYTES_MAX];
+    match encode_labels(&[name], &mut buf) {
+        Some(len) if len > 0 => Some(buf[..len].into()),
+        _ => None,
+    }
 }
 
 /// The `.addr` label of an IP: 8 hex digits for v4, 32 for v6.
@@ -273,6 +365,7 @@ mod tests {
         assert_eq!(web.instances.len(), 1);
         assert_eq!(web.instances[0].tags, vec!["primary".to_string()]);
         assert_eq!(web.instances[0].node_meta_txt, vec![b"k=v".to_vec()]);
+        assert_eq!(web.instances[0].target_head.as_deref(), Some(&b"\x02n1"[..]));
         assert_eq!(
             web.instances[0].address,
             InstanceAddress::NodeIp("10.0.0.1".parse().unwrap())
@@ -297,5 +390,59 @@ mod tests {
         );
         assert!(cache.get(&state, "web").is_none(), "deregistered");
         assert!(cache.get(&state, "web").is_none(), "still gone at the same version");
+    }
+
+    #[test]
+    fn srv_target_heads_are_wire_labels_or_absent() {
+        assert_eq!(wire_labels(b"a.b").as_deref(), Some(&b"\x01a\x01b"[..]));
+        assert_eq!(wire_labels(b"c000020a").as_deref(), Some(&b"\x08c000020a"[..]));
+        assert_eq!(wire_labels(&[b'x'; 64]), None, "a label over 63 bytes");
+        assert_eq!(wire_labels(b""), None);
+        assert_eq!(wire_labels(b".."), None, "no label at all");
+    }
+
+    #[test]
+    fn short_and_long_names_are_found_by_their_bytes() {
+        let mut state = State::default();
+        register_node(&mut state, 1, "n1", "10.0.0.1", &[]);
+        let long = "a-service-name-longer-than-thirty-bytes";
+        assert!(long.len() > INLINE_NAME_BYTES_MAX);
+        let edge = "x".repeat(INLINE_NAME_BYTES_MAX);
+        register_service(&mut state, 2, "n1", "l-1", long, &[], "", 1);
+        register_service(&mut state, 3, "n1", "e-1", &edge, &[], "", 2);
+        register_service(&mut state, 4, "n1", "s-1", "s", &[], "", 3);
+        let mut cache = ServiceCache::default();
+        for _ in 0..2 {
+            assert_eq!(cache.get(&state, long).expect("long").instances[0].port, 1);
+            assert_eq!(cache.get(&state, &edge).expect("edge").instances[0].port, 2);
+            assert_eq!(cache.get(&state, "s").expect("short").instances[0].port, 3);
+        }
+        assert_eq!(cache.builds(), 3, "each built once, then found");
+        assert!(matches!(ServiceKey::new(long), ServiceKey::Heap(_)));
+        assert!(matches!(ServiceKey::new(&edge), ServiceKey::Inline { .. }));
+        assert_eq!(ServiceKey::new(long), ServiceKey::new(long));
+        assert_ne!(ServiceKey::new("s"), ServiceKey::new("s2"));
+    }
+
+    #[test]
+    fn a_full_cache_starts_over_and_keeps_answering() {
+        let mut state = State::default();
+        register_node(&mut state, 1, "n1", "10.0.0.1", &[]);
+        register_service(&mut state, 2, "n1", "a-1", "a", &[], "", 80);
+        register_service(&mut state, 3, "n1", "b-1", "b", &[], "", 81);
+        let mut cache = ServiceCache::default();
+        // Fill the cache with placeholders up to its limit.
+        for i in 0..CACHED_SERVICES_MAX - 1 {
+            cache
+                .services
+                .insert(ServiceKey::new(&format!("filler-{i}")), CachedService::default());
+        }
+        assert_eq!(cache.get(&state, "a").expect("a exists").instances[0].port, 80);
+        assert_eq!(cache.len(), CACHED_SERVICES_MAX, "at the limit");
+        let b = cache.get(&state, "b").expect("b exists");
+        assert_eq!(b.instances[0].port, 81);
+        assert_eq!(cache.len(), 1, "the full cache started over with just b");
+        assert_eq!(cache.get(&state, "a").expect("a again").instances[0].port, 80);
+        assert_eq!(cache.len(), 2);
     }
 }

@@ -24,6 +24,25 @@ pub const UDP_BATCH_DATAGRAMS_MAX: usize = 32;
 /// classic limit is 512 and EDNS queries carry only small options).
 pub const UDP_QUERY_BYTES_MAX: usize = 4096;
 
+/// Receive and send buffer asked for on a DNS UDP socket (the peer kit's
+/// canned responder asks the same; the kernel caps it at `rmem_max` /
+/// `wmem_max`). The default ~208 KiB holds only ~300 queued queries, so a
+/// burst from many clients overflows it while a batch is being answered.
+pub const UDP_SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
+/// Asks for [`UDP_SOCKET_BUFFER_BYTES`] of receive and send buffer on
+/// `fd`; returns the receive buffer the kernel granted (it doubles the
+/// asked size for its bookkeeping and caps it).
+pub fn enlarge_socket_buffers(fd: RawFd) -> io::Result<usize> {
+    use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+    // SAFETY: `fd` is the caller's open socket, which stays open for the
+    // duration of this call (nothing here closes or keeps it).
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    setsockopt(&fd, sockopt::RcvBuf, &UDP_SOCKET_BUFFER_BYTES).map_err(io::Error::from)?;
+    setsockopt(&fd, sockopt::SndBuf, &UDP_SOCKET_BUFFER_BYTES).map_err(io::Error::from)?;
+    getsockopt(&fd, sockopt::RcvBuf).map_err(io::Error::from)
+}
+
 /// What happened to one received datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Received {
@@ -357,6 +376,21 @@ mod tests {
             total += batch.recv(server.as_raw_fd()).unwrap();
         }
         assert_eq!(total, UDP_BATCH_DATAGRAMS_MAX + 8);
+    }
+
+    #[test]
+    fn socket_buffers_grow_past_the_default() {
+        let (server, _client) = pair();
+        let before = {
+            use nix::sys::socket::{getsockopt, sockopt};
+            getsockopt(&server, sockopt::RcvBuf).unwrap()
+        };
+        let granted = enlarge_socket_buffers(server.as_raw_fd()).unwrap();
+        assert!(granted >= before, "{granted} < {before}");
+        assert!(
+            granted <= 2 * UDP_SOCKET_BUFFER_BYTES,
+            "the kernel grants at most twice the ask"
+        );
     }
 
     #[test]

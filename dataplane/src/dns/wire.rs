@@ -458,6 +458,9 @@ pub enum Name<'a> {
     Question,
     /// Dotted pieces, concatenated.
     Pieces(&'a [&'a [u8]]),
+    /// A name already written in this message, at this offset (a
+    /// compression pointer to it; see [`ResponseWriter::srv_wire`]).
+    Offset(u16),
 }
 
 /// The response sections, in order.
@@ -619,6 +622,45 @@ impl<'b> ResponseWriter<'b> {
         })
     }
 
+    /// An SRV record owned by the question whose target is given in wire
+    /// form as `head` (labels, no root) then `tail` (labels and the root),
+    /// both already valid labels (see [`encode_labels`]): the hot path of
+    /// SRV answers, copying bytes prepared once instead of splitting and
+    /// comparing names. The target is written uncompressed (RFC 2782) and
+    /// its labels remembered for later names, exactly as [`Self::srv`]
+    /// does. Returns the target's offset (for [`Name::Offset`] owners of
+    /// the additional records) when the record fit.
+    pub fn srv_wire(
+        &mut self,
+        ttl: u32,
+        priority: u16,
+        weight: u16,
+        port: u16,
+        head: &[u8],
+        tail: &[u8],
+    ) -> Option<u16> {
+        let mut target_at = 0usize;
+        let fit = self.record(Name::Question, rtype::SRV, ttl, |w| {
+            if head.len() + tail.len() > NAME_BYTES_MAX || tail.last() != Some(&0) {
+                return Err(WireError);
+            }
+            w.buf.extend_from_slice(&priority.to_be_bytes());
+            w.buf.extend_from_slice(&weight.to_be_bytes());
+            w.buf.extend_from_slice(&port.to_be_bytes());
+            target_at = w.buf.len();
+            w.buf.extend_from_slice(head);
+            w.buf.extend_from_slice(tail);
+            let mut off = target_at;
+            while w.buf[off] != 0 {
+                w.remember(off);
+                off += 1 + w.buf[off] as usize;
+            }
+            Ok(())
+        });
+        debug_assert!(!fit || target_at > HEADER_BYTES, "an SRV target follows the question");
+        (fit && target_at < 0x4000).then_some(target_at as u16)
+    }
+
     /// A PTR record.
     pub fn ptr(&mut self, owner: Name<'_>, ttl: u32, target: Name<'_>) -> bool {
         self.record(owner, rtype::PTR, ttl, |w| w.name(target))
@@ -761,6 +803,13 @@ impl<'b> ResponseWriter<'b> {
                 return Ok(());
             }
             Name::Question => return Err(WireError),
+            Name::Offset(at) => {
+                if at as usize >= self.buf.len() || at >= 0x4000 {
+                    return Err(WireError);
+                }
+                self.buf.extend_from_slice(&(0xc000u16 | at).to_be_bytes());
+                return Ok(());
+            }
             Name::Pieces(p) => p,
         };
         let mut labels: [&[u8]; LABELS_MAX] = [&[]; LABELS_MAX];
@@ -782,7 +831,7 @@ impl<'b> ResponseWriter<'b> {
     /// for later names.
     fn uncompressed_name(&mut self, name: Name<'_>) -> Result<(), WireError> {
         let pieces = match name {
-            Name::Question => return Err(WireError),
+            Name::Question | Name::Offset(_) => return Err(WireError),
             Name::Pieces(p) => p,
         };
         let mut labels: [&[u8]; LABELS_MAX] = [&[]; LABELS_MAX];
@@ -873,6 +922,25 @@ fn split_labels<'p>(pieces: &[&'p [u8]], labels: &mut [&'p [u8]; LABELS_MAX]) ->
         return Err(WireError);
     }
     Ok(n)
+}
+
+/// Writes dotted `pieces` as wire labels (no root byte) into `out`, with
+/// the rules of names written from pieces (empty labels skipped, labels of
+/// at most 63 bytes). Returns the bytes written, or `None` when a label is
+/// too long or `out` is too small.
+pub fn encode_labels(pieces: &[&[u8]], out: &mut [u8]) -> Option<usize> {
+    let mut len = 0;
+    for piece in pieces {
+        for label in piece.split(|b| *b == b'.').filter(|l| !l.is_empty()) {
+            if label.len() > LABEL_BYTES_MAX || len + 1 + label.len() > out.len() {
+                return None;
+            }
+            out[len] = label.len() as u8;
+            out[len + 1..len + 1 + label.len()].copy_from_slice(label);
+            len += 1 + label.len();
+        }
+    }
+    Some(len)
 }
 
 /// Whether the (possibly compressed) name at `off` in `msg` equals `labels`.
@@ -1112,6 +1180,63 @@ mod tests {
         assert_eq!(buf[2] & 0x02, 0x02, "TC");
         assert_eq!(buf[3] & 0x80, 0x80, "RA");
         assert_eq!(u16::from_be_bytes([buf[6], buf[7]]), 1);
+    }
+
+    #[test]
+    fn srv_from_wire_bytes_equals_srv_from_pieces_and_offsets_point_at_its_target() {
+        let q = parse_query(&query_bytes(b"\x03web\x07service\x06consul\x00", rtype::SRV)).unwrap();
+        let mut by_pieces = Vec::new();
+        let mut w = ResponseWriter::new(&mut by_pieces, &q.header, true, 512, 0, 8);
+        w.question(&q);
+        let srv = Srv {
+            priority: 1,
+            weight: 2,
+            port: 80,
+            target: Name::Pieces(&[b"n1.x", b"node", b"dc1", b"consul"]),
+        };
+        assert!(w.srv(Name::Question, 30, &srv));
+        w.section(Section::Additional);
+        assert!(w.a(Name::Pieces(&[b"n1.x.node.dc1.consul"]), 5, [10, 0, 0, 1].into()));
+        assert!(w.ptr(Name::Question, 5, Name::Pieces(&[b"other.node.dc1.consul"])));
+        w.finish(rcode::NOERROR, None);
+
+        let mut head = [0u8; 64];
+        let head_len = encode_labels(&[b"n1.x"], &mut head).unwrap();
+        assert_eq!(&head[..head_len], b"\x02n1\x01x");
+        let mut tail = [0u8; 64];
+        let tail_len = encode_labels(&[b"node", b"dc1", b"consul"], &mut tail).unwrap() + 1;
+        let mut by_wire = Vec::new();
+        let mut w = ResponseWriter::new(&mut by_wire, &q.header, true, 512, 0, 8);
+        w.question(&q);
+        let at = w
+            .srv_wire(30, 1, 2, 80, &head[..head_len], &tail[..tail_len])
+            .expect("fits");
+        w.section(Section::Additional);
+        assert!(w.a(Name::Offset(at), 5, [10, 0, 0, 1].into()));
+        assert!(w.ptr(Name::Question, 5, Name::Pieces(&[b"other.node.dc1.consul"])));
+        w.finish(rcode::NOERROR, None);
+        assert_eq!(by_wire, by_pieces, "same bytes, same compression of later names");
+    }
+
+    #[test]
+    fn wire_targets_that_cannot_be_names_are_skipped() {
+        let q = parse_query(&query_bytes(b"\x03web\x00", rtype::SRV)).unwrap();
+        let mut buf = Vec::new();
+        let mut w = ResponseWriter::new(&mut buf, &q.header, true, 512, 0, 8);
+        w.question(&q);
+        let long = [b'a'; 64];
+        let mut out = [0u8; 300];
+        assert_eq!(encode_labels(&[&long], &mut out), None, "a 64-byte label");
+        assert_eq!(encode_labels(&[b"abc"], &mut out[..3]), None, "no room");
+        let head = [[63u8; 64]; 4].concat();
+        assert_eq!(w.srv_wire(0, 1, 1, 1, &head, &[0]), None, "over 255 bytes");
+        assert_eq!(w.srv_wire(0, 1, 1, 1, b"\x01a", b"\x01b"), None, "no root byte");
+        assert!(!w.is_full(), "skipped, not full");
+        assert!(
+            !w.a(Name::Offset(4000), 0, [1, 1, 1, 1].into()),
+            "an offset past the end"
+        );
+        assert_eq!(w.count(Section::Answer), 0);
     }
 
     fn mark_len(q: &Query) -> usize {
