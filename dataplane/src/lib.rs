@@ -24,6 +24,7 @@ pub mod dns;
 pub mod filter;
 pub mod forward;
 pub mod http;
+pub mod query_exec;
 pub mod read_barrier;
 pub mod replica;
 pub mod runtime;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{HealthCheck, ServiceInstance, UserEvent};
+use crate::state::{ConfigEntry, HealthCheck, ServiceInstance, UserEvent};
 use crate::txn::{TxnError, TxnKvOp, TxnResult};
 
 /// One replicated write.
@@ -49,10 +49,29 @@ pub enum Command {
     EventFire(UserEvent),
     /// Several independent writes in one raft entry (group commit): each
     /// member is applied in order at the entry's one index, and their delta
-    /// ops form that index's one delta. Members are never batches, and at
-    /// most one is an `EventFire` (an event's `ltime` is its index). Answered
-    /// [`CommandResult::Batch`], one result per member.
+    /// ops form that index's one delta. Members are never batches; several
+    /// `EventFire`s share the index as their `ltime`, in batch order.
+    /// Answered [`CommandResult::Batch`], one result per member.
     Batch(Vec<Command>),
+    /// `PUT /v1/config[?cas=N]`: stores a validated config entry; with
+    /// `cas`, only when the stored `ModifyIndex` is N (0 = absent). Answers
+    /// [`CommandResult::Bool`].
+    ConfigEntrySet { entry: ConfigEntry, cas: Option<u64> },
+    /// `DELETE /v1/config/<kind>/<name>[?cas=N]`: with `cas`, only when the
+    /// entry exists with that `ModifyIndex`. Answers [`CommandResult::Bool`].
+    ConfigEntryDelete {
+        kind: String,
+        name: String,
+        cas: Option<u64>,
+    },
+    /// `POST /v1/query`: stores a new prepared query (its ID chosen by the
+    /// control plane). Answers [`CommandResult::Done`], or
+    /// [`CommandResult::Failed`] with Consul's message.
+    PreparedQueryCreate(crate::state::PreparedQuery),
+    /// `PUT /v1/query/<id>`: replaces an existing prepared query whole.
+    PreparedQueryUpdate(crate::state::PreparedQuery),
+    /// `DELETE /v1/query/<id>`: removes an existing prepared query.
+    PreparedQueryDelete { id: String },
 }
 
 /// One catalog registration. Unchanged parts are not rewritten (their

@@ -11,10 +11,10 @@
 use rkyv::rancor;
 use serde::{Deserialize, Serialize};
 
-use crate::state::{HealthCheck, KvEntry, Node, ServiceInstance, UserEvent};
+use crate::state::{ConfigEntry, HealthCheck, KvEntry, Node, ServiceInstance, UserEvent};
 
 /// Bumped whenever the archived layout of [`Delta`] changes.
-pub const DELTA_FORMAT_VERSION: u32 = 3;
+pub const DELTA_FORMAT_VERSION: u32 = 4;
 
 /// One change inside a delta.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -49,6 +49,31 @@ pub enum DeltaOp {
     },
     /// A user event (its `ltime` is the delta's index).
     EventPut(UserEvent),
+    /// A config entry written (its indexes set).
+    ConfigEntryPut(ConfigEntry),
+    /// A config entry removed.
+    ConfigEntryDelete {
+        kind: String,
+        name: String,
+        index: u64,
+    },
+    /// A prepared query written (its indexes set).
+    PreparedQueryPut(crate::state::PreparedQuery),
+    /// A prepared query removed.
+    PreparedQueryDelete {
+        id: String,
+        index: u64,
+    },
+    /// A service got a virtual IP: `offset` from 240.0.0.0 (see
+    /// `state::VirtualIpTable`), taken from the free list or the counter.
+    VirtualIpPut {
+        service: String,
+        offset: u32,
+    },
+    /// A service's virtual IP went back to the free list.
+    VirtualIpFree {
+        service: String,
+    },
 }
 
 /// Everything one raft entry changed. `ops` is empty for entries that
@@ -105,6 +130,8 @@ impl Delta {
                         + s.service.len()
                         + s.tags.iter().map(|t| t.len() + 8).sum::<usize>()
                         + s.meta.iter().map(|(k, v)| k.len() + v.len() + 16).sum::<usize>()
+                        + s.proxy.config_json.len()
+                        + s.proxy.upstreams.len() * 256
                         + 256
                 }
                 DeltaOp::ServiceDelete { node, service_id, .. } => node.len() + service_id.len() + 24,
@@ -119,6 +146,11 @@ impl Delta {
                         + e.tag_filter.len()
                         + 64
                 }
+                DeltaOp::ConfigEntryPut(e) => e.size_bytes() + 64,
+                DeltaOp::ConfigEntryDelete { kind, name, .. } => kind.len() + name.len() + 24,
+                DeltaOp::PreparedQueryPut(q) => q.size_bytes() + 64,
+                DeltaOp::PreparedQueryDelete { id, .. } => id.len() + 16,
+                DeltaOp::VirtualIpPut { service, .. } | DeltaOp::VirtualIpFree { service } => service.len() + 24,
             })
             .sum::<usize>()
             + 16

@@ -4,10 +4,12 @@
 
 use rkyv::rancor;
 
-use crate::state::{Catalog, HealthCheck, KvEntry, KvTable, Node, NodeTable, ServiceInstance, State};
+use crate::state::{
+    Catalog, ConfigEntry, ConfigEntryTable, HealthCheck, KvEntry, KvTable, Node, NodeTable, ServiceInstance, State,
+};
 
 /// Bumped whenever the archived layout of [`StateSnapshot`] changes.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
 
 /// The archived form of a [`State`].
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -25,6 +27,18 @@ pub struct StateSnapshot {
     pub checks: Vec<HealthCheck>,
     /// Lower-cased service name → index of its last change.
     pub service_name_indexes: Vec<(String, u64)>,
+    pub config_entries_index: u64,
+    pub config_entries: Vec<ConfigEntry>,
+    pub prepared_queries_index: u64,
+    pub prepared_queries: Vec<crate::state::PreparedQuery>,
+    /// Lower-cased Connect target → index of its last Connect change.
+    pub connect_indexes: Vec<(String, u64)>,
+    /// Lower-cased service name → virtual IP offset from 240.0.0.0.
+    pub virtual_ips: Vec<(String, u32)>,
+    /// Freed virtual IP offsets.
+    pub virtual_ip_free: Vec<u32>,
+    /// Highest virtual IP offset handed out.
+    pub virtual_ip_counter: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +64,14 @@ impl StateSnapshot {
             checks_table_index: state.catalog.checks_table_index(),
             checks: state.catalog.checks().map(|c| (**c).clone()).collect(),
             service_name_indexes: state.catalog.name_indexes().map(|(n, i)| (n.clone(), *i)).collect(),
+            config_entries_index: state.config_entries.table_index(),
+            config_entries: state.config_entries.entries().map(|e| (**e).clone()).collect(),
+            prepared_queries_index: state.prepared_queries.table_index(),
+            prepared_queries: state.prepared_queries.iter().map(|q| (**q).clone()).collect(),
+            connect_indexes: state.catalog.connect_indexes().map(|(n, i)| (n.clone(), *i)).collect(),
+            virtual_ips: state.virtual_ips.entries().map(|(n, o)| (n.clone(), *o)).collect(),
+            virtual_ip_free: state.virtual_ips.free_offsets().copied().collect(),
+            virtual_ip_counter: state.virtual_ips.counter(),
         }
     }
 
@@ -63,7 +85,15 @@ impl StateSnapshot {
             self.services_table_index,
             self.checks_table_index,
         );
-        State::from_parts(self.index, kv, nodes, catalog)
+        let mut catalog = catalog;
+        catalog.restore_connect_indexes(self.connect_indexes);
+        let mut state = State::from_parts(self.index, kv, nodes, catalog);
+        state.virtual_ips =
+            crate::state::VirtualIpTable::restore(self.virtual_ips, self.virtual_ip_free, self.virtual_ip_counter);
+        state.config_entries = ConfigEntryTable::restore(self.config_entries, self.config_entries_index);
+        state.prepared_queries =
+            crate::state::PreparedQueryTable::restore(self.prepared_queries, self.prepared_queries_index);
+        state
     }
 }
 

@@ -15,6 +15,7 @@ use super::check_def::{decode_check, Rejection};
 use super::fields::{parse_body, Fields};
 use super::render::{agent_service, content_hash, health_check};
 use super::service_def::decode_service;
+use super::sidecar_def::{finish_sidecar, SIDECAR_SUFFIX};
 use super::HttpEnv;
 use crate::agent::local::state::{AgentLocalState, NODE_MAINTENANCE_CHECK_ID, SERVICE_MAINTENANCE_PREFIX};
 use crate::agent::local::{now_ms, Source, SyncTarget};
@@ -158,7 +159,7 @@ pub async fn service_register<T: SyncTarget>(env: &HttpEnv<'_, T>, query: &str, 
     let decoded = parse_body(body)
         .map_err(Rejection::decode)
         .and_then(|v| decode_service(&Fields::of(&v, "ServiceDefinition")?, env.local.settings.scripts(false)));
-    let reg = match decoded {
+    let mut reg = match decoded {
         Ok(r) => r,
         Err(r) => return rejected(r),
     };
@@ -167,12 +168,28 @@ pub async fn service_register<T: SyncTarget>(env: &HttpEnv<'_, T>, query: &str, 
         Some(v) => v.is_empty() || v == "true",
     };
     let now = now_ms();
-    let added = env
-        .local
-        .update(|s| match s.add_service(reg, Source::Api, replace, now) {
-            Ok(ops) => (Ok(()), ops),
-            Err(e) => (Err(e), Vec::new()),
-        });
+    let sidecar = reg.sidecar.take();
+    let scripts = env.local.settings.scripts(false);
+    let added = env.local.update(|s| {
+        // The sidecar's port is chosen against the services already here.
+        let services = s.services().values().map(|l| &l.service);
+        let sidecar = match sidecar.map(|req| finish_sidecar(*req, services, scripts)) {
+            None => None,
+            Some(Ok(r)) => Some(r),
+            Some(Err(e)) => return (Err(e), Vec::new()),
+        };
+        let mut ops = match s.add_service(reg, Source::Api, replace, now) {
+            Ok(ops) => ops,
+            Err(e) => return (Err(e), Vec::new()),
+        };
+        if let Some(sidecar) = sidecar {
+            match s.add_service(sidecar, Source::Api, replace, now) {
+                Ok(more) => ops.extend(more),
+                Err(e) => return (Err(e), ops),
+            }
+        }
+        (Ok(()), ops)
+    });
     match added {
         Ok(()) => synced(env).await,
         Err(r) => rejected(r),
@@ -181,9 +198,21 @@ pub async fn service_register<T: SyncTarget>(env: &HttpEnv<'_, T>, query: &str, 
 
 /// `PUT /v1/agent/service/deregister/<id>`.
 pub async fn service_deregister<T: SyncTarget>(env: &HttpEnv<'_, T>, id: &str) -> HttpAnswer {
-    let removed = env.local.update(|s| match s.remove_service(id) {
-        Ok(ops) => (Ok(()), ops),
-        Err(e) => (Err(e), Vec::new()),
+    let removed = env.local.update(|s| {
+        // A sidecar registered with the service goes with it.
+        let sidecar_id = format!("{id}{SIDECAR_SUFFIX}");
+        let has_sidecar = s
+            .service(&sidecar_id)
+            .is_some_and(|l| l.service.proxy.destination_service_id == id);
+        match s.remove_service(id) {
+            Ok(mut ops) => {
+                if has_sidecar {
+                    ops.extend(s.remove_service(&sidecar_id).unwrap_or_default());
+                }
+                (Ok(()), ops)
+            }
+            Err(e) => (Err(e), Vec::new()),
+        }
     });
     match removed {
         Ok(()) => synced(env).await,

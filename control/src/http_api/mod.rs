@@ -18,12 +18,16 @@ pub mod agent;
 pub mod answer;
 pub mod catalog;
 pub mod check_def;
+pub mod config_entry;
 pub mod fields;
 pub mod membership;
 pub mod operator;
 pub mod operator_health;
+pub mod prepared_query;
+pub mod proxy_def;
 pub mod render;
 pub mod service_def;
+pub mod sidecar_def;
 
 use proconsul_shared::agent_info::AgentInfo;
 use proconsul_shared::command::CommandResult;
@@ -66,12 +70,30 @@ pub async fn handle<T: SyncTarget>(env: &HttpEnv<'_, T>, call: &HttpCall) -> Htt
     if let Some(rest) = path.strip_prefix("/v1/catalog/") {
         return match rest {
             "register" | "deregister" if !allowed(method, PUT) => method_not_allowed(method, PUT),
-            "register" => catalog_write(env, catalog::register_command(&call.body)).await,
-            "deregister" => catalog_write(env, catalog::deregister_command(&call.body)).await,
+            "register" => catalog_write(env, catalog::register_command(&call.body, &env.agent.datacenter)).await,
+            "deregister" => catalog_write(env, catalog::deregister_command(&call.body, &env.agent.datacenter)).await,
             "datacenters" if !allowed(method, GET) => method_not_allowed(method, GET),
             "datacenters" => membership::datacenters(env, query),
             _ => not_found(),
         };
+    }
+    if path == "/v1/config" {
+        if !allowed(method, PUT) {
+            return method_not_allowed(method, PUT);
+        }
+        return config_entry::put(env, &call.body, query).await;
+    }
+    if let Some(rest) = path.strip_prefix("/v1/config/") {
+        if !allowed(method, "OPTIONS,DELETE") {
+            return method_not_allowed(method, "OPTIONS,GET,DELETE");
+        }
+        return config_entry::delete(env, rest, query).await;
+    }
+    if path == "/v1/query" {
+        return prepared_query::handle(env, method, None, &call.body).await;
+    }
+    if let Some(id) = path.strip_prefix("/v1/query/") {
+        return prepared_query::handle(env, method, Some(id), &call.body).await;
     }
     let Some(rest) = path.strip_prefix("/v1/agent/") else {
         return not_found();

@@ -4,7 +4,7 @@
 //! Pure.
 
 use proconsul_dataplane::api::json::JsonWriter;
-use proconsul_shared::state::{HealthCheck, ServiceInstance};
+use proconsul_shared::state::{HealthCheck, MeshGatewayConfig, ServiceInstance, ServiceProxy, KIND_CONNECT_PROXY};
 use serde_json::{json, Map, Value};
 
 /// Renders a value like Go's encoder (objects with sorted keys).
@@ -122,7 +122,100 @@ pub fn agent_service(s: &ServiceInstance, datacenter: &str) -> Value {
         json!({"Passing": s.weights.passing, "Warning": s.weights.warning}),
     );
     m.insert("EnableTagOverride".into(), json!(s.enable_tag_override));
+    if s.kind == KIND_CONNECT_PROXY || s.kind.ends_with("-gateway") {
+        m.insert("Proxy".into(), agent_proxy(&s.proxy));
+    }
+    if s.connect.native {
+        m.insert("Connect".into(), json!({"Native": true}));
+    }
     m.insert("Datacenter".into(), json!(datacenter));
+    Value::Object(m)
+}
+
+/// Inserts `key: value` unless `value` is Go's zero value.
+fn insert_nonzero(m: &mut Map<String, Value>, key: &str, value: Value) {
+    let zero = match &value {
+        Value::String(s) => s.is_empty(),
+        Value::Number(n) => n.as_u64() == Some(0),
+        Value::Bool(b) => !b,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::Null => true,
+    };
+    if !zero {
+        m.insert(key.into(), value);
+    }
+}
+
+fn mesh_gateway(g: &MeshGatewayConfig) -> Value {
+    let mut m = Map::new();
+    insert_nonzero(&mut m, "Mode", json!(g.mode));
+    Value::Object(m)
+}
+
+fn opaque_config(config_json: &str) -> Value {
+    serde_json::from_str(config_json).unwrap_or(Value::Null)
+}
+
+/// An `AgentServiceConnectProxyConfig` (the agent's `Proxy`: every
+/// field `omitempty` but `MeshGateway` and `Expose`).
+pub fn agent_proxy(p: &ServiceProxy) -> Value {
+    let mut m = Map::new();
+    insert_nonzero(&mut m, "DestinationServiceName", json!(p.destination_service_name));
+    insert_nonzero(&mut m, "DestinationServiceID", json!(p.destination_service_id));
+    insert_nonzero(&mut m, "LocalServiceAddress", json!(p.local_service_address));
+    insert_nonzero(&mut m, "LocalServicePort", json!(p.local_service_port));
+    insert_nonzero(&mut m, "LocalServiceSocketPath", json!(p.local_service_socket_path));
+    insert_nonzero(&mut m, "Mode", json!(p.mode));
+    let t = &p.transparent_proxy;
+    if t.outbound_listener_port != 0 || t.dialed_directly {
+        let mut tp = Map::new();
+        insert_nonzero(&mut tp, "OutboundListenerPort", json!(t.outbound_listener_port));
+        insert_nonzero(&mut tp, "DialedDirectly", json!(t.dialed_directly));
+        m.insert("TransparentProxy".into(), Value::Object(tp));
+    }
+    insert_nonzero(&mut m, "Config", opaque_config(&p.config_json));
+    let upstreams: Vec<Value> = p
+        .upstreams
+        .iter()
+        .map(|u| {
+            let mut um = Map::new();
+            insert_nonzero(&mut um, "DestinationType", json!(u.destination_type));
+            insert_nonzero(&mut um, "DestinationNamespace", json!(u.destination_namespace));
+            insert_nonzero(&mut um, "DestinationPartition", json!(u.destination_partition));
+            insert_nonzero(&mut um, "DestinationPeer", json!(u.destination_peer));
+            insert_nonzero(&mut um, "DestinationName", json!(u.destination_name));
+            insert_nonzero(&mut um, "Datacenter", json!(u.datacenter));
+            insert_nonzero(&mut um, "LocalBindAddress", json!(u.local_bind_address));
+            insert_nonzero(&mut um, "LocalBindPort", json!(u.local_bind_port));
+            insert_nonzero(&mut um, "LocalBindSocketPath", json!(u.local_bind_socket_path));
+            insert_nonzero(&mut um, "LocalBindSocketMode", json!(u.local_bind_socket_mode));
+            insert_nonzero(&mut um, "Config", opaque_config(&u.config_json));
+            um.insert("MeshGateway".into(), mesh_gateway(&u.mesh_gateway));
+            insert_nonzero(&mut um, "CentrallyConfigured", json!(u.centrally_configured));
+            Value::Object(um)
+        })
+        .collect();
+    insert_nonzero(&mut m, "Upstreams", Value::Array(upstreams));
+    m.insert("MeshGateway".into(), mesh_gateway(&p.mesh_gateway));
+    let mut expose = Map::new();
+    insert_nonzero(&mut expose, "Checks", json!(p.expose.checks));
+    let paths: Vec<Value> = p
+        .expose
+        .paths
+        .iter()
+        .map(|path| {
+            let mut pm = Map::new();
+            insert_nonzero(&mut pm, "ListenerPort", json!(path.listener_port));
+            insert_nonzero(&mut pm, "Path", json!(path.path));
+            insert_nonzero(&mut pm, "LocalPathPort", json!(path.local_path_port));
+            insert_nonzero(&mut pm, "Protocol", json!(path.protocol));
+            insert_nonzero(&mut pm, "ParsedFromCheck", json!(path.parsed_from_check));
+            Value::Object(pm)
+        })
+        .collect();
+    insert_nonzero(&mut expose, "Paths", Value::Array(paths));
+    m.insert("Expose".into(), Value::Object(expose));
     Value::Object(m)
 }
 
@@ -216,6 +309,39 @@ mod tests {
         assert_eq!(v["Weights"], json!({"Passing": 1, "Warning": 1}));
         assert_eq!(v["Datacenter"], "dc1");
         assert!(v.get("Kind").is_none() && v.get("TaggedAddresses").is_none());
+        assert!(v.get("Proxy").is_none() && v.get("Connect").is_none());
+    }
+
+    #[test]
+    fn agent_service_shape_of_a_proxy_and_a_native_service() {
+        let mut s = ServiceInstance {
+            id: "web-sidecar-proxy".into(),
+            service: "web-sidecar-proxy".into(),
+            kind: KIND_CONNECT_PROXY.into(),
+            port: 21000,
+            ..ServiceInstance::default()
+        };
+        s.proxy.destination_service_name = "web".into();
+        s.proxy.local_service_port = 8080;
+        s.proxy.config_json = r#"{"protocol":"http"}"#.into();
+        let v = agent_service(&s, "dc1");
+        assert_eq!(v["Kind"], "connect-proxy");
+        assert_eq!(
+            v["Proxy"],
+            json!({"DestinationServiceName": "web", "LocalServicePort": 8080,
+                   "Config": {"protocol": "http"}, "MeshGateway": {}, "Expose": {}})
+        );
+        assert!(v.get("Connect").is_none());
+        let native = ServiceInstance {
+            id: "api".into(),
+            service: "api".into(),
+            port: 80,
+            connect: proconsul_shared::state::ServiceConnect { native: true },
+            ..ServiceInstance::default()
+        };
+        let v = agent_service(&native, "dc1");
+        assert_eq!(v["Connect"], json!({"Native": true}));
+        assert!(v.get("Proxy").is_none());
     }
 
     #[test]

@@ -8,6 +8,8 @@ use proconsul_shared::state::{ServiceAddress, ServiceInstance, Weights};
 
 use super::check_def::{decode_check, CheckRegistration, EmbeddedIn, Rejection, ScriptPolicy};
 use super::fields::{DecodeError, Fields};
+use super::proxy_def::{decode_connect_parts, validate_connect};
+use super::sidecar_def::{decode_sidecar, SidecarRequest};
 
 /// Most `Meta` pairs on a service (Consul's `metaMaxKeyPairs`).
 pub const META_PAIRS_MAX: usize = 64;
@@ -30,6 +32,8 @@ pub struct ServiceRegistration {
     /// Node and indexes unset.
     pub service: ServiceInstance,
     pub checks: Vec<CheckRegistration>,
+    /// `Connect.SidecarService`: registered beside it by the agent.
+    pub sidecar: Option<Box<SidecarRequest>>,
 }
 
 /// Validates service metadata like Consul's `structs.ValidateServiceMetadata`.
@@ -102,6 +106,7 @@ pub fn decode_service(f: &Fields<'_>, scripts: ScriptPolicy) -> Result<ServiceRe
     let kind = f.string(&["Kind"])?;
     let socket_path = f.string(&["SocketPath"])?;
     let enable_tag_override = f.bool(&["EnableTagOverride"])?;
+    let connect_parts = decode_connect_parts(f)?;
     let weights = match f.object(&["Weights"], "Weights")? {
         None => Weights::default(),
         Some(w) => {
@@ -145,6 +150,7 @@ pub fn decode_service(f: &Fields<'_>, scripts: ScriptPolicy) -> Result<ServiceRe
     if let Err(why) = validate_meta(&meta) {
         return Err(Rejection::bad_request(format!("Invalid Service Meta: {why}")));
     }
+    validate_connect(&kind, port, &socket_path, &connect_parts)?;
     let mut check_defs = Vec::new();
     if let Some(single) = f.object(&["Check"], "CheckType")? {
         check_defs.push(single);
@@ -165,22 +171,27 @@ pub fn decode_service(f: &Fields<'_>, scripts: ScriptPolicy) -> Result<ServiceRe
         };
         checks.push(decode_check(def, Some(&embedded), scripts)?);
     }
+    let service = ServiceInstance {
+        id,
+        service: name,
+        kind,
+        tags,
+        address,
+        tagged_addresses,
+        meta,
+        port,
+        socket_path,
+        weights,
+        enable_tag_override,
+        proxy: connect_parts.proxy,
+        connect: connect_parts.connect,
+        ..ServiceInstance::default()
+    };
+    let sidecar = decode_sidecar(f, &service, scripts)?.map(Box::new);
     Ok(ServiceRegistration {
-        service: ServiceInstance {
-            id,
-            service: name,
-            kind,
-            tags,
-            address,
-            tagged_addresses,
-            meta,
-            port,
-            socket_path,
-            weights,
-            enable_tag_override,
-            ..ServiceInstance::default()
-        },
+        service,
         checks,
+        sidecar,
     })
 }
 

@@ -143,12 +143,53 @@ pub fn validate(command: &Command) -> Result<(), ControlError> {
         Command::CatalogRegister(reg) => registration(reg),
         Command::EventFire(event) => user_event(event),
         Command::Batch(members) => batch(members),
+        Command::ConfigEntrySet { entry, .. } => config_entry(&entry.kind, &entry.name, entry.size_bytes()),
+        Command::ConfigEntryDelete { kind, name, .. } => config_entry(kind, name, kind.len() + name.len()),
+        Command::PreparedQueryCreate(query) | Command::PreparedQueryUpdate(query) => prepared_query(query),
+        Command::PreparedQueryDelete { id } => prepared_query_id(id),
     }
+}
+
+/// A config entry write: a kind and a name, within
+/// [`CONFIG_ENTRY_BYTES_MAX`].
+fn config_entry(kind: &str, name: &str, size_bytes: usize) -> Result<(), ControlError> {
+    use proconsul_shared::state::CONFIG_ENTRY_BYTES_MAX;
+    if kind.is_empty() || name.is_empty() {
+        return Err(bad_request("Config entry must have a Kind and a Name".into()));
+    }
+    if size_bytes > CONFIG_ENTRY_BYTES_MAX {
+        return Err(too_large(format!(
+            "Config entry too large: {size_bytes} bytes exceeds the {CONFIG_ENTRY_BYTES_MAX}-byte limit"
+        )));
+    }
+    Ok(())
+}
+
+/// A prepared query write: a UUID for an ID, within
+/// [`PREPARED_QUERY_BYTES_MAX`](proconsul_shared::state::PREPARED_QUERY_BYTES_MAX).
+fn prepared_query(query: &proconsul_shared::state::PreparedQuery) -> Result<(), ControlError> {
+    use proconsul_shared::state::PREPARED_QUERY_BYTES_MAX;
+    prepared_query_id(&query.id)?;
+    let size_bytes = query.size_bytes();
+    if size_bytes > PREPARED_QUERY_BYTES_MAX {
+        return Err(too_large(format!(
+            "Prepared query too large: {size_bytes} bytes exceeds the {PREPARED_QUERY_BYTES_MAX}-byte limit"
+        )));
+    }
+    Ok(())
+}
+
+/// A prepared query ID is a UUID.
+fn prepared_query_id(id: &str) -> Result<(), ControlError> {
+    if uuid_halves(id).is_none() {
+        return Err(bad_request(format!("Prepared query ID {id:?} is not a UUID")));
+    }
+    Ok(())
 }
 
 /// A batch (built by the raft write batcher from validated writes; this is
 /// the guard): at most [`BATCH_COMMANDS_MAX`] members, none a batch itself,
-/// at most one user event, each member within its own bounds.
+/// each member within its own bounds.
 fn batch(members: &[Command]) -> Result<(), ControlError> {
     if members.len() > BATCH_COMMANDS_MAX {
         return Err(too_large(format!(
@@ -156,15 +197,9 @@ fn batch(members: &[Command]) -> Result<(), ControlError> {
             members.len()
         )));
     }
-    let mut events = 0;
     for member in members {
-        match member {
-            Command::Batch(_) => return Err(bad_request("A batch may not contain a batch".into())),
-            Command::EventFire(_) => events += 1,
-            _ => {}
-        }
-        if events > 1 {
-            return Err(bad_request("A batch may fire at most one user event".into()));
+        if matches!(member, Command::Batch(_)) {
+            return Err(bad_request("A batch may not contain a batch".into()));
         }
         validate(member)?;
     }
@@ -191,6 +226,46 @@ fn user_event(event: &UserEvent) -> Result<(), ControlError> {
 mod tests {
     use super::*;
     use proconsul_shared::txn::{KvVerb, TxnKvOp};
+
+    #[test]
+    fn prepared_queries_need_a_uuid_and_fit_the_size_limit() {
+        use proconsul_shared::state::{PreparedQuery, PREPARED_QUERY_BYTES_MAX};
+        let id = "11111111-2222-3333-4444-555555555555";
+        let query = |id: &str, tags: usize| PreparedQuery {
+            id: id.into(),
+            service: proconsul_shared::state::ServiceQuery {
+                service: "web".into(),
+                tags: vec!["t".repeat(1024); tags],
+                ..Default::default()
+            },
+            ..PreparedQuery::default()
+        };
+        assert_eq!(validate(&Command::PreparedQueryCreate(query(id, 1))), Ok(()));
+        assert_eq!(
+            validate(&Command::PreparedQueryUpdate(query("nope", 1)))
+                .unwrap_err()
+                .status,
+            400
+        );
+        let too_big = validate(&Command::PreparedQueryCreate(query(
+            id,
+            PREPARED_QUERY_BYTES_MAX / 1024,
+        )))
+        .unwrap_err();
+        assert_eq!(too_big.status, 413);
+        assert!(
+            too_big.message.starts_with("Prepared query too large"),
+            "{}",
+            too_big.message
+        );
+        assert_eq!(validate(&Command::PreparedQueryDelete { id: id.into() }), Ok(()));
+        assert_eq!(
+            validate(&Command::PreparedQueryDelete { id: "".into() })
+                .unwrap_err()
+                .status,
+            400
+        );
+    }
 
     fn set(key: &str, len: usize) -> Command {
         Command::KvSet {
@@ -246,7 +321,7 @@ mod tests {
             "A batch may not contain a batch"
         );
         let two_events = Command::Batch(vec![event.clone(), event]);
-        assert_eq!(validate(&two_events).unwrap_err().status, 400);
+        assert_eq!(validate(&two_events), Ok(()), "events of one batch share its index");
         let bad_member = Command::Batch(vec![set("a", 1), set("", 1)]);
         assert_eq!(validate(&bad_member).unwrap_err().message, "Missing key name");
         let too_many = Command::Batch(vec![set("a", 1); BATCH_COMMANDS_MAX + 1]);

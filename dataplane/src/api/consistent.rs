@@ -21,8 +21,8 @@ use super::route::{resolve, Route};
 use super::txn::decode_ops;
 
 /// Whether `req` is a read that asked for `?consistent` on an endpoint
-/// served from the replica: KV reads, read-only transactions, catalog and
-/// health reads. Requests with invalid consistency flags are left to their
+/// served from the replica: KV reads, read-only transactions, catalog,
+/// health, config entry and prepared query reads. Requests with invalid consistency flags are left to their
 /// handler (which answers the `400`), writes go through raft anyway.
 pub fn needs_read_barrier(req: &ApiRequest<'_>) -> bool {
     if !req.query.has("consistent") || parse_consistency(&req.query) != Ok(Consistency::Consistent) {
@@ -45,7 +45,13 @@ pub fn needs_read_barrier(req: &ApiRequest<'_>) -> bool {
         | Route::HealthNode
         | Route::HealthChecks
         | Route::HealthService
-        | Route::HealthState => reads,
+        | Route::CatalogConnect
+        | Route::HealthConnect
+        | Route::HealthState
+        | Route::Config
+        | Route::CatalogGatewayServices
+        | Route::Query
+        | Route::QuerySpecific => reads,
         _ => false,
     }
 }

@@ -15,6 +15,7 @@
 pub mod agent;
 pub mod blocking;
 pub mod catalog;
+pub mod config;
 pub mod consistent;
 pub mod duration;
 pub mod duration_text;
@@ -25,6 +26,7 @@ pub mod health;
 pub mod json;
 pub mod kv;
 pub mod params;
+pub mod query;
 pub mod read;
 pub mod reply;
 pub mod request;
@@ -122,9 +124,17 @@ pub fn handle(req: &ApiRequest<'_>, view: &View, leader: LeaderStatus) -> Outcom
         Route::HealthNode => health::node_checks(req, rest, view, leader),
         Route::HealthChecks => health::service_checks(req, rest, view, leader),
         Route::HealthService => health::service(req, rest, view, leader),
+        Route::CatalogConnect => catalog::connect(req, rest, view, leader),
+        Route::HealthConnect => health::connect(req, rest, view, leader),
         Route::HealthState => health::state_checks(req, rest, view, leader),
         Route::EventFire => event::fire(req, rest, view, leader, rand::random()),
         Route::EventList => event::list(req, view),
+        Route::Query => query::collection(req, view, leader),
+        Route::QuerySpecific => query::specific(req, rest, view, leader),
+        Route::ConfigApply => forwarded::forward_whole(req),
+        Route::Config if req.method == Method::Delete => forwarded::forward_whole(req),
+        Route::Config => config::get_or_list(req, rest, view, leader),
+        Route::CatalogGatewayServices => config::gateway_services(req, rest, view, leader),
     }
 }
 
@@ -191,6 +201,32 @@ pub(crate) fn read_outcome(
             min_index: opts.min_index,
             wait: blocking::blocking_wait(opts.wait_ns, agent),
             watch: watch(),
+        });
+    }
+    Outcome::Ready(render())
+}
+
+/// [`read_outcome`] for a result governed by a table that has no watch
+/// item of its own (prepared queries, config entries): the read parks on
+/// [`WatchItem::Everything`](crate::blocking::WatchItem::Everything), whose
+/// threshold must be the *state* index. With the client's index there it
+/// would be woken at once (the state index is already past it) and park
+/// again, spinning until its deadline; with the state index, the next
+/// write of any kind wakes it and a wake-up that did not move
+/// `result_index` parks again at the new state index.
+pub(crate) fn table_read_outcome(
+    req: &ApiRequest<'_>,
+    opts: &QueryOptions<'_>,
+    result_index: u64,
+    state_index: u64,
+    agent: &AgentInfo,
+    render: impl FnOnce() -> Response,
+) -> Outcome {
+    if req.may_block && opts.min_index > 0 && result_index.max(1) <= opts.min_index {
+        return Outcome::Block(Block {
+            min_index: state_index,
+            wait: blocking::blocking_wait(opts.wait_ns, agent),
+            watch: crate::blocking::WatchSet::one(crate::blocking::WatchItem::Everything),
         });
     }
     Outcome::Ready(render())

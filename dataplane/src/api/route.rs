@@ -33,6 +33,21 @@ pub enum Route {
     HealthState,
     EventFire,
     EventList,
+    /// `PUT /v1/config`: forwarded to the control plane.
+    ConfigApply,
+    /// `GET /v1/config/<kind>[/<name>]` (read here) and
+    /// `DELETE /v1/config/<kind>/<name>` (forwarded).
+    Config,
+    /// `GET /v1/catalog/gateway-services/<gateway>`.
+    CatalogGatewayServices,
+    /// `/v1/query`: list (here) and create (control plane).
+    Query,
+    /// `/v1/query/<id>[/execute|/explain]`.
+    QuerySpecific,
+    /// `GET /v1/catalog/connect/<service>`.
+    CatalogConnect,
+    /// `GET /v1/health/connect/<service>`.
+    HealthConnect,
 }
 
 impl Route {
@@ -122,6 +137,18 @@ pub const ENDPOINTS: &[Endpoint] = &[
         allow: "OPTIONS,GET",
     },
     Endpoint {
+        pattern: "/v1/catalog/connect/",
+        route: Route::CatalogConnect,
+        methods: GET,
+        allow: "OPTIONS,GET",
+    },
+    Endpoint {
+        pattern: "/v1/health/connect/",
+        route: Route::HealthConnect,
+        methods: GET,
+        allow: "OPTIONS,GET",
+    },
+    Endpoint {
         pattern: "/v1/catalog/services",
         route: Route::CatalogServices,
         methods: GET,
@@ -174,6 +201,36 @@ pub const ENDPOINTS: &[Endpoint] = &[
         route: Route::EventList,
         methods: GET,
         allow: "OPTIONS,GET",
+    },
+    Endpoint {
+        pattern: "/v1/catalog/gateway-services/",
+        route: Route::CatalogGatewayServices,
+        methods: GET,
+        allow: "OPTIONS,GET",
+    },
+    Endpoint {
+        pattern: "/v1/config",
+        route: Route::ConfigApply,
+        methods: &[Method::Put],
+        allow: "OPTIONS,PUT",
+    },
+    Endpoint {
+        pattern: "/v1/config/",
+        route: Route::Config,
+        methods: &[Method::Get, Method::Delete],
+        allow: "OPTIONS,GET,DELETE",
+    },
+    Endpoint {
+        pattern: "/v1/query",
+        route: Route::Query,
+        methods: &[Method::Get, Method::Post],
+        allow: "OPTIONS,GET,POST",
+    },
+    Endpoint {
+        pattern: "/v1/query/",
+        route: Route::QuerySpecific,
+        methods: &[Method::Get, Method::Put, Method::Delete],
+        allow: "OPTIONS,GET,PUT,DELETE",
     },
     // After the agent endpoints served here: everything else under
     // `/v1/agent/` goes to the control plane, which checks methods itself.
@@ -247,6 +304,8 @@ mod tests {
             ("/v1/health/checks/web", Route::HealthChecks, "web"),
             ("/v1/health/node/n1", Route::HealthNode, "n1"),
             ("/v1/health/state/any", Route::HealthState, "any"),
+            ("/v1/catalog/connect/web", Route::CatalogConnect, "web"),
+            ("/v1/health/connect/web", Route::HealthConnect, "web"),
         ];
         for (path, route, rest) in cases {
             let (e, got) = resolve(path).unwrap_or_else(|| panic!("{path} resolves"));
@@ -289,6 +348,17 @@ mod tests {
             assert!(e.route.is_forwarded_whole());
         }
         assert!(resolve("/v1/operator").is_none(), "the prefix needs its slash");
+    }
+
+    #[test]
+    fn prepared_query_routes() {
+        let (e, rest) = resolve("/v1/query").unwrap();
+        assert_eq!((e.route, rest), (Route::Query, ""));
+        assert!(e.allows(Method::Post) && e.allows(Method::Get) && !e.allows(Method::Put));
+        let (e, rest) = resolve("/v1/query/abc/execute").unwrap();
+        assert_eq!((e.route, rest), (Route::QuerySpecific, "abc/execute"));
+        assert!(e.allows(Method::Put) && e.allows(Method::Delete) && !e.allows(Method::Post));
+        assert!(resolve("/v1/queryx").is_none());
     }
 
     #[test]

@@ -129,6 +129,7 @@ impl ChangeSet {
             DeltaOp::ServicePut(instance) => {
                 self.services_table = true;
                 self.push_service(&instance.service);
+                self.push_connect_target(instance);
                 match before {
                     // A re-registration under the same id may rename it.
                     Some(state) => {
@@ -136,6 +137,7 @@ impl ChangeSet {
                             if !old.service.eq_ignore_ascii_case(&instance.service) {
                                 self.push_service(&old.service);
                             }
+                            self.push_connect_target(old);
                         }
                     }
                     None => self.all_services = true,
@@ -150,6 +152,7 @@ impl ChangeSet {
                 };
                 if let Some(old) = state.catalog.service(node, service_id) {
                     self.push_service(&old.service);
+                    self.push_connect_target(old);
                 }
                 if state.catalog.node_checks(node).any(|c| c.service_id == *service_id) {
                     self.checks_table = true;
@@ -177,6 +180,14 @@ impl ChangeSet {
                 }
             }
             DeltaOp::EventPut(_) => self.events = true,
+            // Prepared query readers watch `WatchItem::Everything`: the
+            // index advance above wakes them.
+            DeltaOp::PreparedQueryPut(_) | DeltaOp::PreparedQueryDelete { .. } => {}
+            // Config entry readers watch `WatchItem::Everything`: the
+            // index advance above wakes them.
+            DeltaOp::ConfigEntryPut(_) | DeltaOp::ConfigEntryDelete { .. } => {}
+            // Virtual IPs are read by DNS only, which does not block.
+            DeltaOp::VirtualIpPut { .. } | DeltaOp::VirtualIpFree { .. } => {}
         }
     }
 
@@ -211,14 +222,25 @@ impl ChangeSet {
             self.push_node_services(state, &check.node);
         } else if let Some(instance) = state.catalog.service(&check.node, &check.service_id) {
             self.push_service(&instance.service);
+            self.push_connect_target(instance);
         } else if !check.service_name.is_empty() {
             self.push_service(&check.service_name);
+        }
+    }
+
+    /// Wakes the Connect readers (`/v1/{catalog,health}/connect/<s>`,
+    /// which watch `<s>` like its service readers) of the service an
+    /// instance carries Connect traffic for.
+    fn push_connect_target(&mut self, instance: &proconsul_shared::state::ServiceInstance) {
+        if let Some(target) = instance.connect_target() {
+            self.push_service(target);
         }
     }
 
     fn push_node_services(&mut self, state: &State, node: &str) {
         for instance in state.catalog.node_services(node) {
             self.push_service(&instance.service);
+            self.push_connect_target(instance);
             if self.wake_all {
                 return;
             }

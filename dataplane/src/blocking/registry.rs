@@ -11,6 +11,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use rustc_hash::FxBuildHasher;
+
 use crate::blocking::changes::ChangeSet;
 use crate::blocking::watch::{WatchItem, WatchSet};
 
@@ -42,6 +44,11 @@ struct Slot<T> {
     entry: Option<Entry<T>>,
 }
 
+/// The parked queries of one watched item. Ids are assigned here, never
+/// by clients, so a fast non-keyed hash is safe; the maps keyed by
+/// client-chosen names keep the default (keyed) hasher.
+type IdSet = HashSet<ParkId, FxBuildHasher>;
+
 /// Parked queries indexed by what they watch. `T` is the caller's payload
 /// (the IO side keeps a waker there).
 pub struct WatchRegistry<T> {
@@ -49,17 +56,17 @@ pub struct WatchRegistry<T> {
     free: Vec<u32>,
     len: usize,
     capacity: usize,
-    by_key: HashMap<String, HashSet<ParkId>>,
-    by_prefix: HashMap<String, HashSet<ParkId>>,
+    by_key: HashMap<String, IdSet>,
+    by_prefix: HashMap<String, IdSet>,
     /// How many registered prefixes have each length (bytes).
     prefix_lengths: BTreeMap<usize, usize>,
-    nodes: HashSet<ParkId>,
+    nodes: IdSet,
     /// Lower-cased service name → its watchers.
-    by_service: HashMap<String, HashSet<ParkId>>,
-    services_table: HashSet<ParkId>,
-    checks_table: HashSet<ParkId>,
-    events: HashSet<ParkId>,
-    everything: HashSet<ParkId>,
+    by_service: HashMap<String, IdSet>,
+    services_table: IdSet,
+    checks_table: IdSet,
+    events: IdSet,
+    everything: IdSet,
     round: u64,
 }
 
@@ -74,12 +81,12 @@ impl<T> WatchRegistry<T> {
             by_key: HashMap::new(),
             by_prefix: HashMap::new(),
             prefix_lengths: BTreeMap::new(),
-            nodes: HashSet::new(),
+            nodes: IdSet::default(),
             by_service: HashMap::new(),
-            services_table: HashSet::new(),
-            checks_table: HashSet::new(),
-            events: HashSet::new(),
-            everything: HashSet::new(),
+            services_table: IdSet::default(),
+            checks_table: IdSet::default(),
+            events: IdSet::default(),
+            everything: IdSet::default(),
             round: 0,
         }
     }
@@ -138,7 +145,7 @@ impl<T> WatchRegistry<T> {
                 WatchItem::Nodes => {
                     self.nodes.insert(id);
                 }
-                WatchItem::Service(name) => {
+                WatchItem::Service(name) | WatchItem::Connect(name) => {
                     debug_assert!(
                         !name.bytes().any(|b| b.is_ascii_uppercase()),
                         "service watch names are lower-cased"
@@ -206,7 +213,7 @@ impl<T> WatchRegistry<T> {
                 WatchItem::Nodes => {
                     self.nodes.remove(&id);
                 }
-                WatchItem::Service(name) => {
+                WatchItem::Service(name) | WatchItem::Connect(name) => {
                     remove_from(&mut self.by_service, name, id);
                 }
                 WatchItem::Services => {
@@ -318,7 +325,7 @@ impl<T> WatchRegistry<T> {
 
 /// Removes `id` from `map[name]`, dropping the set when it empties. Returns
 /// whether it was there.
-fn remove_from(map: &mut HashMap<String, HashSet<ParkId>>, name: &str, id: ParkId) -> bool {
+fn remove_from(map: &mut HashMap<String, IdSet>, name: &str, id: ParkId) -> bool {
     let Some(set) = map.get_mut(name) else {
         return false;
     };

@@ -21,6 +21,11 @@ pub enum WatchItem {
     Events,
     /// Any change at all (coarse endpoints).
     Everything,
+    /// The Connect-capable instances for one service, by lower-cased name
+    /// (`/v1/{catalog,health}/connect/<s>`): woken with the service's
+    /// watchers (a change set names the target of every Connect instance
+    /// it touches), governed by the service's Connect index.
+    Connect(String),
 }
 
 /// The items one query watches (usually one).

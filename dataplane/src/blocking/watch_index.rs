@@ -17,6 +17,7 @@ pub fn item_index(state: &State, item: &WatchItem) -> u64 {
         WatchItem::Checks => state.catalog.checks_table_index(),
         WatchItem::Events => state.events.table_index(),
         WatchItem::Everything => state.index(),
+        WatchItem::Connect(name) => state.catalog.connect_index(name),
     }
 }
 
@@ -109,6 +110,19 @@ mod tests {
             item_index(&s, &WatchItem::Service("missing".into())),
             4,
             "an unknown service reports the services table"
+        );
+        let mut native = register("api-1", "api", false);
+        if let Command::CatalogRegister(reg) = &mut native {
+            if let Some(service) = reg.service.as_mut() {
+                service.connect.native = true;
+            }
+        }
+        s.apply_command(5, &native);
+        assert_eq!(item_index(&s, &WatchItem::Connect("api".into())), 5);
+        assert_eq!(
+            item_index(&s, &WatchItem::Connect("web".into())),
+            5,
+            "no Connect instance: the services table"
         );
     }
 }

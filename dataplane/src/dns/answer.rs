@@ -8,7 +8,10 @@
 //! requester's size with EDNS, 64 KiB over TCP), TC only with
 //! `enable_truncate`, `ra` only with recursors. Prepared-query and
 //! connect/ingress/virtual lookups answer NXDOMAIN (nothing to serve yet).
+//! `.ingress` lookups are answered by `answer/ingress.rs`, and hostname addresses
+//! are chased (internally, or through the recursors) by [`cname`].
 
+use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proconsul_shared::state::Node;
@@ -47,6 +50,11 @@ pub enum Outcome {
     /// The name is not ours and recursors are configured: forward the
     /// query ([`crate::dns::recursor`]).
     Recurse,
+    /// Send the response written to `out`, after resolving the target of
+    /// its last CNAME (a hostname outside our domains) with the recursors
+    /// and merging their answer ([`cname::upstream`]); on failure, send
+    /// it as it is.
+    Chase,
 }
 
 /// Per-core reusable state for answer building: buffers, the shuffling
@@ -59,7 +67,15 @@ pub struct Scratch {
     rng: Rng,
     order: Vec<u32>,
     written: Vec<u32>,
+    /// Offsets of the SRV targets written (parallel to `written`).
+    srv_targets: Vec<u16>,
     seen_ips: Vec<IpAddr>,
+    /// `.ingress` instance sets ([`ingress`]).
+    ingress: ingress::IngressCache,
+    /// `.query` answer sets ([`prepared_query`]).
+    prepared_queries: prepared_query::PreparedQueryCache,
+    /// `.connect` instance sets ([`connect`]).
+    connect: connect::ConnectCache,
 }
 
 impl Scratch {
@@ -149,6 +165,7 @@ pub fn answer(
                     zone,
                     domain: &zone.domain,
                     now_unix_s,
+                    chased_outside: Cell::new(false),
                 };
                 if ctx.ptr(&mut w, ip, scratch) {
                     if recursion {
@@ -178,6 +195,7 @@ pub fn answer(
         zone,
         domain,
         now_unix_s,
+        chased_outside: Cell::new(false),
     };
     let mut cut = false;
     let code = match q.qtype {
@@ -208,6 +226,22 @@ pub fn answer(
                     }
                 }
             }
+            QueryForm::Ingress { service, locality } if zone.is_local(&locality) => {
+                let (code, c) = ctx.ingress(&mut w, qtype, service, scratch);
+                cut = c;
+                code
+            }
+            QueryForm::Connect { service, locality } if zone.is_local(&locality) => {
+                let (code, c) = ctx.connect(&mut w, qtype, service, scratch);
+                cut = c;
+                code
+            }
+            QueryForm::Virtual { service, locality } if zone.is_local(&locality) => ctx.virtual_ip(&mut w, service),
+            QueryForm::PreparedQuery { name, locality } if zone.is_local(&locality) => {
+                let (code, c) = ctx.prepared_query(&mut w, qtype, name, scratch);
+                cut = c;
+                code
+            }
             // Prepared queries and connect/ingress/virtual lookups have
             // nothing to serve yet: Consul's answer is NXDOMAIN.
             QueryForm::Service { .. }
@@ -223,6 +257,9 @@ pub fn answer(
         w.set_truncated();
     }
     w.finish(code, opt.as_ref());
+    if ctx.chased_outside.get() {
+        return Outcome::Chase;
+    }
     Outcome::Send
 }
 
@@ -246,6 +283,9 @@ struct Ctx<'a> {
     /// The domain the question used (`domain` or `alt_domain`).
     domain: &'a Domain,
     now_unix_s: u32,
+    /// A CNAME chase ended at a name outside our domains and recursors are
+    /// configured: the answer is [`Outcome::Chase`].
+    chased_outside: Cell<bool>,
 }
 
 impl Ctx<'_> {
@@ -360,8 +400,9 @@ impl Ctx<'_> {
                 w.aaaa(Name::Question, ttl, v6);
             }
             Err(_) if !node.address.is_empty() && (wants_any || qtype == rtype::A || qtype == rtype::AAAA) => {
-                // A hostname address: the CNAME (resolving it needs recursors).
+                // A hostname address: the CNAME, then what it resolves to.
                 w.cname(Name::Question, ttl, Name::Pieces(&[node.address.as_bytes()]));
+                self.chase_cname(w, qtype, &node.address);
             }
             _ => {}
         }
@@ -473,7 +514,13 @@ pub fn rfc1464_text(key: &str, value: &str, out: &mut Vec<u8>) {
     }
 }
 
+pub mod cname;
+mod connect;
+mod ingress;
+mod prepared_query;
+mod selection;
 mod service;
+mod virtual_ip;
 use service::ServiceAnswer;
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! NOERROR or NXDOMAIN reply is passed through verbatim, any other rcode
 //! (SERVFAIL, REFUSED…) or silence moves on to the next one. Queries go
 //! over UDP; a TCP client's query whose UDP answer came back truncated is
-//! asked again over TCP ([`forward_tcp`]). The verdict
+//! asked again over TCP ([`forward_tcp`]). A CNAME chase to a hostname
+//! outside our domains asks them too ([`chase`]). The verdict
 //! on a reply is pure ([`verdict`]); the sockets are at the edge.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -14,6 +15,7 @@ use monoio::io::{AsyncReadRentExt, AsyncWriteRentExt};
 use monoio::net::udp::UdpSocket;
 use monoio::net::TcpStream;
 
+use crate::dns::answer::cname::upstream;
 use crate::dns::wire::{rcode, HEADER_BYTES, TCP_MESSAGE_BYTES_MAX, UDP_PAYLOAD_BYTES_MAX};
 
 /// Recursions one server loop runs at once; more are answered SERVFAIL.
@@ -97,6 +99,30 @@ async fn udp_attempt(query: &[u8], recursor: SocketAddr, timeout: Duration) -> O
     }
     None
 }
+
+/// Completes a [`crate::dns::Outcome::Chase`] answer: asks the recursors
+/// (over UDP) for the hostname its last CNAME or SRV target names and
+/// merges their answer ([`upstream::merge`]), all within `timeout`; on
+/// any failure `response` comes back unchanged (the CNAME alone).
+pub async fn chase(response: Vec<u8>, recursors: &[SocketAddr], timeout: Duration, size_max: usize) -> Vec<u8> {
+    let Some(pending) = upstream::pending(&response) else {
+        return response;
+    };
+    // Any id works (the verdict checks the reply echoes it); this one
+    // differs from the client's so a confused upstream cannot mix them.
+    let id = u16::from_be_bytes([response[0], response[1]]).rotate_left(8) ^ CHASE_ID_MASK;
+    let query = upstream::chase_query(&pending, id);
+    match monoio::time::timeout(timeout, forward_udp(&query, recursors, timeout)).await {
+        Ok(Some(reply)) => upstream::merge(&response, &reply, size_max).unwrap_or(response),
+        _ => {
+            tracing::debug!("dns cname chase got no upstream answer; sending the CNAME alone");
+            response
+        }
+    }
+}
+
+/// Mixed into a chase query's id (see [`chase`]).
+const CHASE_ID_MASK: u16 = 0x5bd1;
 
 /// Forwards `query` over TCP (2-byte framing) to each recursor in turn.
 pub async fn forward_tcp(query: &[u8], recursors: &[SocketAddr], timeout: Duration) -> Option<Vec<u8>> {

@@ -12,7 +12,7 @@ use monoio::net::{TcpListener, TcpStream};
 
 use crate::core::Core;
 use crate::dns::answer::write_servfail;
-use crate::dns::recursor::{forward_tcp, forward_udp, is_truncated};
+use crate::dns::recursor::{chase, forward_tcp, forward_udp, is_truncated};
 use crate::dns::wire::TCP_MESSAGE_BYTES_MAX;
 use crate::dns::{unix_now_s, Outcome, Responder, Transport};
 
@@ -151,6 +151,16 @@ async fn serve_messages(core: &Core, responder: &RefCell<Responder>, stream: &mu
         match outcome {
             Outcome::Drop => continue,
             Outcome::Send => frame_message(&response, &mut framed),
+            Outcome::Chase => {
+                let (recursors, timeout) = {
+                    let responder = responder.borrow();
+                    let zone = responder.zone().expect("a zone after answering");
+                    (zone.recursors.clone(), Duration::from_millis(zone.recursor_timeout_ms))
+                };
+                let taken = std::mem::take(&mut response);
+                response = chase(taken, &recursors, timeout, TCP_MESSAGE_BYTES_MAX).await;
+                frame_message(&response, &mut framed)
+            }
             Outcome::Recurse => {
                 let (recursors, timeout) = {
                     let responder = responder.borrow();

@@ -18,9 +18,10 @@ use std::time::Duration;
 use monoio::net::udp::UdpSocket;
 
 use crate::core::Core;
+use crate::dns::answer::cname::upstream;
 use crate::dns::answer::write_servfail;
-use crate::dns::recursor::{forward_udp, RECURSIONS_IN_FLIGHT_MAX};
-use crate::dns::udp_batch::UdpBatch;
+use crate::dns::recursor::{chase, forward_udp, RECURSIONS_IN_FLIGHT_MAX};
+use crate::dns::udp_batch::{enlarge_socket_buffers, UdpBatch};
 use crate::dns::{unix_now_s, Outcome, Responder, Transport};
 
 /// Pause after a receive error so a persistent one cannot spin the core.
@@ -35,6 +36,10 @@ const SEND_ATTEMPTS_MAX: usize = 4;
 pub async fn serve(core: Rc<Core>, socket: UdpSocket) {
     let socket = Rc::new(socket);
     let fd = socket.as_raw_fd();
+    match enlarge_socket_buffers(fd) {
+        Ok(bytes) => tracing::debug!(receive_buffer_bytes = bytes, "dns udp socket buffers"),
+        Err(e) => tracing::debug!(error = %e, "dns udp socket buffers left at their default"),
+    }
     let in_flight = Rc::new(Cell::new(0usize));
     let mut responder = Responder::default();
     let mut batch = UdpBatch::default();
@@ -77,6 +82,24 @@ fn answer_batch(
         let send = match responder.respond(query, Transport::Udp, &view, now_unix_s, out) {
             Outcome::Drop => false,
             Outcome::Send => true,
+            Outcome::Chase => {
+                let zone = responder.zone().expect("a zone after answering");
+                match peer {
+                    Some(peer) if in_flight.get() < RECURSIONS_IN_FLIGHT_MAX => {
+                        monoio::spawn(chase_and_send(
+                            socket.clone(),
+                            in_flight.clone(),
+                            out.clone(),
+                            zone.recursors.clone(),
+                            Duration::from_millis(zone.recursor_timeout_ms),
+                            peer,
+                        ));
+                        false
+                    }
+                    // No room to chase: the CNAME alone.
+                    _ => true,
+                }
+            }
             Outcome::Recurse => {
                 let zone = responder.zone().expect("a zone after answering");
                 match peer {
@@ -146,6 +169,27 @@ impl Future for YieldNow {
         self.0 = true;
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+/// Completes a chased answer with the recursors' records and sends it
+/// to `peer` (unchanged when the chase fails).
+async fn chase_and_send(
+    socket: Rc<UdpSocket>,
+    in_flight: Rc<Cell<usize>>,
+    response: Vec<u8>,
+    recursors: Vec<SocketAddr>,
+    timeout: Duration,
+    peer: SocketAddr,
+) {
+    in_flight.set(in_flight.get() + 1);
+    let size_max = upstream::udp_size_max(&response);
+    let answer = chase(response, &recursors, timeout, size_max).await;
+    debug_assert!(in_flight.get() > 0, "in-flight count underflow");
+    in_flight.set(in_flight.get().saturating_sub(1));
+    let (sent, _) = socket.send_to(answer, peer).await;
+    if let Err(e) = sent {
+        tracing::debug!(error = %e, %peer, "dns udp send failed");
     }
 }
 

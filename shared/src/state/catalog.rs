@@ -17,6 +17,9 @@ use std::sync::Arc;
 use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 
+use super::connect_proxy::{ServiceConnect, ServiceProxy, KIND_CONNECT_PROXY};
+use super::node_range::{KeyView, NodeStart};
+
 /// `Weights` of a service instance (DNS SRV weight by health).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
@@ -64,6 +67,10 @@ pub struct ServiceInstance {
     /// Set by the state machine; ignored in a registration.
     pub create_index: u64,
     pub modify_index: u64,
+    /// `Proxy`: set on `connect-proxy` (and gateway) instances.
+    pub proxy: ServiceProxy,
+    /// `Connect`.
+    pub connect: ServiceConnect,
 }
 
 impl ServiceInstance {
@@ -73,6 +80,17 @@ impl ServiceInstance {
         a.create_index = other.create_index;
         a.modify_index = other.modify_index;
         a == *other
+    }
+
+    /// The service this instance carries Connect traffic for: the
+    /// destination of a `connect-proxy`, its own service when it is
+    /// Connect-native, else `None`.
+    pub fn connect_target(&self) -> Option<&str> {
+        if self.kind == KIND_CONNECT_PROXY {
+            let name = self.proxy.destination_service_name.as_str();
+            return (!name.is_empty()).then_some(name);
+        }
+        self.connect.native.then_some(self.service.as_str())
     }
 }
 
@@ -200,6 +218,12 @@ pub struct Catalog {
     /// watcher of a removed service sees the delete.
     name_index: OrdMap<String, u64>,
     checks: OrdMap<CatalogKey, Arc<HealthCheck>>,
+    /// Lower-cased Connect target (see [`ServiceInstance::connect_target`])
+    /// → the proxies for it and its Connect-native instances.
+    by_connect: OrdMap<String, OrdMap<CatalogKey, Arc<ServiceInstance>>>,
+    /// Lower-cased Connect target → index of the last change to one of
+    /// its Connect instances or their health; kept after the last goes.
+    connect_index: OrdMap<String, u64>,
     services_table_index: u64,
     checks_table_index: u64,
 }
@@ -238,6 +262,24 @@ impl Catalog {
     /// Lower-cased names of the services that have instances, with them.
     pub fn services_by_name(&self) -> impl Iterator<Item = (&String, &OrdMap<CatalogKey, Arc<ServiceInstance>>)> {
         self.by_name.iter()
+    }
+
+    /// The Connect-capable instances for the service `target`
+    /// (case-insensitive): proxies whose destination it is and its
+    /// Connect-native instances, ordered by node then id.
+    pub fn connect_instances(&self, target: &str) -> Option<&OrdMap<CatalogKey, Arc<ServiceInstance>>> {
+        self.by_connect.get(&target.to_ascii_lowercase())
+    }
+
+    /// The index that governs Connect reads of `target`
+    /// (`/v1/catalog/connect/<s>`, `/v1/health/connect/<s>`): the last
+    /// change to its Connect instances or their health, or the services
+    /// table index when it never had one.
+    pub fn connect_index(&self, target: &str) -> u64 {
+        self.connect_index
+            .get(&target.to_ascii_lowercase())
+            .copied()
+            .unwrap_or(self.services_table_index)
     }
 
     /// Number of service instances.
@@ -281,13 +323,14 @@ impl Catalog {
         self.checks.get(&key(node, check_id))
     }
 
-    /// The checks on `node` (node checks and service checks), by check id.
-    pub fn node_checks<'a>(&'a self, node: &str) -> impl Iterator<Item = &'a Arc<HealthCheck>> + 'a {
-        let node = node.to_ascii_lowercase();
-        let start = (node.clone(), String::new());
+    /// The checks on `node` (any case; node checks and service checks), by
+    /// check id. Allocates nothing.
+    pub fn node_checks<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a Arc<HealthCheck>> + 'a {
+        let start = NodeStart(node);
+        let bounds: (Bound<&dyn KeyView>, Bound<&dyn KeyView>) = (Bound::Included(&start), Bound::Unbounded);
         self.checks
-            .range((Bound::Included(start), Bound::Unbounded))
-            .take_while(move |((n, _), _)| *n == node)
+            .range::<_, dyn KeyView>(bounds)
+            .take_while(move |((n, _), _)| n.eq_ignore_ascii_case(node))
             .map(|(_, v)| v)
     }
 
@@ -320,9 +363,18 @@ impl Catalog {
             if old_name != name {
                 self.remove_from_name(&old_name, &k, index);
             }
+            self.remove_from_connect(&old, &k, index);
         }
         let instance = Arc::new(instance);
         self.services.insert(k.clone(), instance.clone());
+        if let Some(target) = instance.connect_target() {
+            let target = target.to_ascii_lowercase();
+            self.by_connect
+                .entry(target.clone())
+                .or_default()
+                .insert(k.clone(), instance.clone());
+            self.bump_connect(&target, index);
+        }
         self.by_name.entry(name.clone()).or_default().insert(k, instance);
         self.bump_name(&name, index);
         self.bump_services(index);
@@ -335,6 +387,7 @@ impl Catalog {
         let old = self.services.remove(&k)?;
         let name = old.service.to_ascii_lowercase();
         self.remove_from_name(&name, &k, index);
+        self.remove_from_connect(&old, &k, index);
         self.bump_services(index);
         let doomed: Vec<String> = self
             .node_checks(node)
@@ -371,12 +424,18 @@ impl Catalog {
     /// Marks every service on `node` changed (its node was updated, so
     /// health results that embed the node changed).
     pub fn touch_node(&mut self, node: &str, index: u64) {
-        let names: Vec<String> = self
+        let names: Vec<(String, Option<String>)> = self
             .node_services(node)
-            .map(|s| s.service.to_ascii_lowercase())
+            .map(|s| {
+                let target = s.connect_target().map(str::to_ascii_lowercase);
+                (s.service.to_ascii_lowercase(), target)
+            })
             .collect();
-        for name in names {
+        for (name, target) in names {
             self.bump_name(&name, index);
+            if let Some(target) = target {
+                self.bump_connect(&target, index);
+            }
         }
     }
 
@@ -397,6 +456,10 @@ impl Catalog {
             let k = key(&s.node, &s.id);
             let name = s.service.to_ascii_lowercase();
             let s = Arc::new(s);
+            if let Some(target) = s.connect_target() {
+                let target = target.to_ascii_lowercase();
+                c.by_connect.entry(target).or_default().insert(k.clone(), s.clone());
+            }
             c.services.insert(k.clone(), s.clone());
             c.by_name.entry(name).or_default().insert(k, s);
         }
@@ -409,6 +472,18 @@ impl Catalog {
         c
     }
 
+    /// Restores the Connect indexes from a snapshot (after [`Catalog::restore`]).
+    pub(crate) fn restore_connect_indexes(&mut self, connect_index: Vec<(String, u64)>) {
+        for (target, index) in connect_index {
+            self.connect_index.insert(target, index);
+        }
+    }
+
+    /// Lower-cased Connect targets and their indexes (snapshot).
+    pub fn connect_indexes(&self) -> impl Iterator<Item = (&String, &u64)> {
+        self.connect_index.iter()
+    }
+
     /// Lower-cased service names and their indexes (snapshot).
     pub fn name_indexes(&self) -> impl Iterator<Item = (&String, &u64)> {
         self.name_index.iter()
@@ -419,8 +494,32 @@ impl Catalog {
             self.touch_node(&check.node, index);
         } else if let Some(s) = self.services.get(&key(&check.node, &check.service_id)) {
             let name = s.service.to_ascii_lowercase();
+            let target = s.connect_target().map(str::to_ascii_lowercase);
             self.bump_name(&name, index);
+            if let Some(target) = target {
+                self.bump_connect(&target, index);
+            }
         }
+    }
+
+    fn remove_from_connect(&mut self, old: &ServiceInstance, k: &CatalogKey, index: u64) {
+        let Some(target) = old.connect_target() else {
+            return;
+        };
+        let target = target.to_ascii_lowercase();
+        if let Some(group) = self.by_connect.get_mut(&target) {
+            group.remove(k);
+            if group.is_empty() {
+                self.by_connect.remove(&target);
+            }
+        }
+        self.bump_connect(&target, index);
+    }
+
+    fn bump_connect(&mut self, target: &str, index: u64) {
+        let slot = self.connect_index.entry(target.to_string()).or_insert(0);
+        assert!(index >= *slot, "connect index went backwards: {index} after {slot}");
+        *slot = index;
     }
 
     fn remove_from_name(&mut self, name: &str, k: &CatalogKey, index: u64) {

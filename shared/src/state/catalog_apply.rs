@@ -7,7 +7,9 @@
 use super::{Node, State};
 use crate::command::{CatalogRegistration, CommandResult, NodeRegistration};
 use crate::delta::DeltaOp;
-use crate::state::{HealthCheck, ServiceInstance};
+use crate::state::{
+    HealthCheck, ServiceAddress, ServiceInstance, VirtualIpsExhausted, TAGGED_ADDRESS_VIRTUAL_IP, VIRTUAL_IP_OFFSET_MAX,
+};
 
 impl State {
     /// Creates or updates a node. Emits `NodePut` only when it changed.
@@ -59,6 +61,11 @@ impl State {
                 ));
             }
         }
+        if let Some(target) = reg.service.as_ref().and_then(|s| s.connect_target()) {
+            if !self.virtual_ips.can_assign(target, VIRTUAL_IP_OFFSET_MAX) {
+                return CommandResult::Failed(VirtualIpsExhausted.to_string());
+            }
+        }
         let node_name = match self.nodes.get(&reg.node.node) {
             Some(existing) if reg.skip_node_update => existing.node.clone(),
             _ => {
@@ -81,6 +88,7 @@ impl State {
         instance.node = node.to_string();
         instance.create_index = existing.as_ref().map(|s| s.create_index).unwrap_or(index);
         instance.modify_index = index;
+        self.attach_virtual_ip(&mut instance, ops);
         if let Some(old) = &existing {
             if old.same_registration(&instance) {
                 return;
@@ -88,6 +96,11 @@ impl State {
         }
         self.catalog.put_service(instance.clone());
         ops.push(DeltaOp::ServicePut(instance.clone()));
+        if let Some(old_target) = existing.as_ref().and_then(|old| old.connect_target()) {
+            if instance.connect_target() != Some(old_target) {
+                self.release_virtual_ips([old_target.to_string()], ops);
+            }
+        }
         // Service checks carry the service's name and tags: keep them true.
         let stale: Vec<HealthCheck> = self
             .catalog
@@ -144,6 +157,10 @@ impl State {
         };
         match (service_id, check_id) {
             (Some(id), _) => {
+                let target = self
+                    .catalog
+                    .service(&node_name, id)
+                    .and_then(|s| s.connect_target().map(str::to_string));
                 if self.catalog.delete_service(&node_name, id, index).is_some() {
                     ops.push(DeltaOp::ServiceDelete {
                         node: node_name,
@@ -151,6 +168,7 @@ impl State {
                         index,
                     });
                 }
+                self.release_virtual_ips(target, ops);
             }
             (None, Some(id)) => {
                 if self.catalog.delete_check(&node_name, id, index) {
@@ -162,8 +180,55 @@ impl State {
                 }
             }
             (None, None) => {
+                let targets: Vec<String> = self
+                    .catalog
+                    .node_services(&node_name)
+                    .filter_map(|s| s.connect_target().map(str::to_string))
+                    .collect();
                 self.delete_node_cascade(&node_name, index);
                 ops.push(DeltaOp::NodeDelete { node: node_name, index });
+                self.release_virtual_ips(targets, ops);
+            }
+        }
+    }
+
+    /// Gives a Connect instance's target service a virtual IP (checked
+    /// beforehand by `catalog_register`) and carries it on the instance as
+    /// `TaggedAddresses["consul-virtual"]`, as Consul does.
+    fn attach_virtual_ip(&mut self, instance: &mut ServiceInstance, ops: &mut Vec<DeltaOp>) {
+        let Some(target) = instance.connect_target().map(str::to_string) else {
+            return;
+        };
+        let assignment = self
+            .virtual_ips
+            .assign(&target, VIRTUAL_IP_OFFSET_MAX)
+            .expect("catalog_register checked that a virtual IP is available");
+        if assignment.new {
+            ops.push(DeltaOp::VirtualIpPut {
+                service: target.to_ascii_lowercase(),
+                offset: assignment.offset,
+            });
+        }
+        instance.tagged_addresses.insert(
+            TAGGED_ADDRESS_VIRTUAL_IP.to_string(),
+            ServiceAddress {
+                address: crate::state::virtual_ip_at(assignment.offset).to_string(),
+                port: instance.port,
+            },
+        );
+    }
+
+    /// Frees the virtual IP of each of `targets` that has no Connect
+    /// instance left.
+    fn release_virtual_ips(&mut self, targets: impl IntoIterator<Item = String>, ops: &mut Vec<DeltaOp>) {
+        for target in targets {
+            if self.catalog.connect_instances(&target).is_some() {
+                continue;
+            }
+            if self.virtual_ips.free(&target).is_some() {
+                ops.push(DeltaOp::VirtualIpFree {
+                    service: target.to_ascii_lowercase(),
+                });
             }
         }
     }

@@ -8,16 +8,38 @@
 
 mod catalog;
 mod catalog_apply;
+mod config_entry;
+mod connect_proxy;
 mod events;
 mod kv;
 mod node;
+mod node_range;
+mod prepared_query;
+mod prepared_query_apply;
+mod virtual_ip;
 
 pub use catalog::{
     Catalog, CatalogKey, CheckDefinition, CheckStatus, HealthCheck, ServiceAddress, ServiceInstance, Weights,
 };
+pub use config_entry::{
+    ConfigEntry, ConfigEntryRefusal, ConfigEntryTable, IngressListener, IngressService, CONFIG_ENTRIES_MAX,
+    CONFIG_ENTRY_BYTES_MAX, INGRESS_WILDCARD, KIND_INGRESS_GATEWAY, KIND_PROXY_DEFAULTS, KIND_SERVICE_DEFAULTS,
+    KIND_SERVICE_RESOLVER, PROXY_DEFAULTS_NAME, SUPPORTED_KINDS,
+};
+pub use connect_proxy::{
+    ExposeConfig, ExposePath, MeshGatewayConfig, ServiceConnect, ServiceProxy, TransparentProxyConfig, Upstream,
+    KIND_CONNECT_PROXY, TAGGED_ADDRESS_VIRTUAL_IP,
+};
 pub use events::{uuid_halves, EventLog, UserEvent, EVENTS_KEPT_MAX, USER_EVENT_BYTES_MAX};
 pub use kv::{KvEntry, KvTable};
 pub use node::{Node, NodeTable};
+pub use prepared_query::{
+    FailoverTarget, PreparedQuery, PreparedQueryTable, QueryFailover, QueryTemplate, Resolved, ServiceQuery,
+    PREPARED_QUERIES_MAX, PREPARED_QUERY_BYTES_MAX, TEMPLATE_BY_ID_ERROR, TEMPLATE_TYPE_NAME_PREFIX_MATCH,
+};
+pub use virtual_ip::{
+    virtual_ip_at, VirtualIpAssignment, VirtualIpTable, VirtualIpsExhausted, VIRTUAL_IP_BASE, VIRTUAL_IP_OFFSET_MAX,
+};
 
 use crate::command::{Command, CommandResult};
 use crate::delta::{Delta, DeltaOp};
@@ -34,6 +56,12 @@ pub struct State {
     pub catalog: Catalog,
     /// Recent user events (not in snapshots).
     pub events: EventLog,
+    /// Config entries (`/v1/config`).
+    pub config_entries: ConfigEntryTable,
+    /// Prepared queries (`/v1/query`).
+    pub prepared_queries: PreparedQueryTable,
+    /// Virtual IPs of Connect-enabled services (`.virtual` DNS).
+    pub virtual_ips: VirtualIpTable,
 }
 
 impl State {
@@ -57,28 +85,15 @@ impl State {
     /// index `index` (which is already this state's index), appending their
     /// delta ops to `ops`: one index and one delta for the whole batch, as
     /// for a transaction. A later member sees the effects of earlier ones.
-    ///
-    /// A second `EventFire` in one batch is answered
-    /// [`CommandResult::Failed`] without effect: an event's `ltime` is its
-    /// raft index and must increase (the batcher never builds such a batch;
-    /// a replica must still not crash on one).
+    /// Several `EventFire`s share the entry's index as their `ltime` and
+    /// keep the batch's order.
     fn apply_batch(&mut self, index: u64, members: &[Command], ops: &mut Vec<DeltaOp>) -> Vec<CommandResult> {
-        let mut event_fired = false;
         let mut results = Vec::with_capacity(members.len());
         for member in members {
             assert!(
                 !matches!(member, Command::Batch(_)),
                 "a batch member is never a batch (index {index})"
             );
-            if matches!(member, Command::EventFire(_)) {
-                if event_fired {
-                    results.push(CommandResult::Failed(
-                        "only one user event may be fired per raft entry".into(),
-                    ));
-                    continue;
-                }
-                event_fired = true;
-            }
             results.push(self.apply_at(index, member, ops));
         }
         results
@@ -178,6 +193,28 @@ impl State {
                 ops.push(DeltaOp::EventPut(event));
                 CommandResult::Done
             }
+            Command::ConfigEntrySet { entry, cas } => match self.config_entries.apply_set(entry, *cas, index) {
+                Ok(stored) => {
+                    ops.push(DeltaOp::ConfigEntryPut(stored));
+                    CommandResult::Bool(true)
+                }
+                Err(ConfigEntryRefusal::CasMismatch) => CommandResult::Bool(false),
+                Err(refusal) => CommandResult::Failed(refusal.to_string()),
+            },
+            Command::ConfigEntryDelete { kind, name, cas } => {
+                let (answer, deleted) = self.config_entries.apply_delete(kind, name, *cas, index);
+                if deleted {
+                    ops.push(DeltaOp::ConfigEntryDelete {
+                        kind: kind.clone(),
+                        name: name.clone(),
+                        index,
+                    });
+                }
+                CommandResult::Bool(answer)
+            }
+            Command::PreparedQueryCreate(query) => self.prepared_query_set(index, query, true, ops),
+            Command::PreparedQueryUpdate(query) => self.prepared_query_set(index, query, false, ops),
+            Command::PreparedQueryDelete { id } => self.prepared_query_delete(index, id, ops),
         }
     }
 
@@ -226,6 +263,18 @@ impl State {
                     self.catalog.delete_check(node, check_id, *index);
                 }
                 DeltaOp::EventPut(event) => self.events.push(event.clone()),
+                DeltaOp::VirtualIpPut { service, offset } => self.virtual_ips.put(service, *offset),
+                DeltaOp::VirtualIpFree { service } => {
+                    self.virtual_ips.free(service);
+                }
+                DeltaOp::ConfigEntryPut(e) => self.config_entries.put(e.clone()),
+                DeltaOp::ConfigEntryDelete { kind, name, index } => {
+                    self.config_entries.delete(kind, name, *index);
+                }
+                DeltaOp::PreparedQueryPut(q) => self.prepared_queries.put(q.clone()),
+                DeltaOp::PreparedQueryDelete { id, index } => {
+                    self.prepared_queries.delete(id, *index);
+                }
             }
         }
         true
@@ -238,6 +287,9 @@ impl State {
             nodes,
             catalog,
             events: EventLog::default(),
+            virtual_ips: VirtualIpTable::default(),
+            config_entries: ConfigEntryTable::default(),
+            prepared_queries: PreparedQueryTable::default(),
         }
     }
 
@@ -257,3 +309,6 @@ mod tests;
 
 #[cfg(test)]
 mod catalog_tests;
+
+#[cfg(test)]
+mod connect_tests;

@@ -7,7 +7,7 @@
 //! `check_update_interval` (status changes always are), as Consul does.
 
 use proconsul_shared::command::{CatalogRegistration, Command, NodeRegistration};
-use proconsul_shared::state::{CheckStatus, HealthCheck};
+use proconsul_shared::state::{CheckStatus, HealthCheck, TAGGED_ADDRESS_VIRTUAL_IP};
 use proconsul_shared::State;
 
 use super::state::AgentLocalState;
@@ -114,6 +114,12 @@ pub fn plan(
             Some(have) => {
                 let mut wanted = s.service.clone();
                 wanted.node = have.node.clone();
+                // The state machine stamps a Connect instance's virtual IP.
+                if let Some(vip) = have.tagged_addresses.get(TAGGED_ADDRESS_VIRTUAL_IP) {
+                    wanted
+                        .tagged_addresses
+                        .insert(TAGGED_ADDRESS_VIRTUAL_IP.to_string(), vip.clone());
+                }
                 !wanted.same_registration(have)
             }
             None => true,
@@ -207,6 +213,22 @@ mod tests {
         );
         assert!(replica.catalog.service("n1", "web").is_some());
         assert_eq!(replica.catalog.check("n1", "service:web").unwrap().service_name, "web");
+        let again = plan(&local, &node(), &replica, 1, 300_000);
+        assert!(again.commands.is_empty(), "in sync: {again:?}");
+    }
+
+    #[test]
+    fn a_connect_proxy_stays_in_sync_despite_its_virtual_ip() {
+        let mut local = AgentLocalState::new("n1");
+        let v = json!({"Name": "p", "Kind": "connect-proxy", "Port": 21000,
+                       "Proxy": {"DestinationServiceName": "web"}});
+        let reg = decode_service(&Fields::of(&v, "S").unwrap(), API).unwrap();
+        local.add_service(reg, Source::Api, false, 0).unwrap();
+        let mut replica = replica_with_node();
+        let first = plan(&local, &node(), &replica, 0, 300_000);
+        apply(&mut replica, &first);
+        let stored = replica.catalog.service("n1", "p").unwrap();
+        assert_eq!(stored.tagged_addresses[TAGGED_ADDRESS_VIRTUAL_IP].address, "240.0.0.1");
         let again = plan(&local, &node(), &replica, 1, 300_000);
         assert!(again.commands.is_empty(), "in sync: {again:?}");
     }

@@ -10,10 +10,12 @@
 //! table; services → the services table; service → that service's index;
 //! node and node-services → the higher of the node and services tables.
 
+mod connect;
 mod lists;
 mod node;
 mod service;
 
+pub use connect::{connect, Selection};
 pub use lists::{datacenters, nodes, services};
 pub use node::{node, node_services};
 pub use service::service;

@@ -13,7 +13,7 @@ mod checks;
 mod service;
 
 pub use checks::{node_checks, service_checks, state_checks};
-pub use service::service;
+pub use service::{connect, service};
 
 #[cfg(test)]
 mod tests;

@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use proconsul_shared::state::{CheckStatus, HealthCheck};
 
+use crate::api::catalog::Selection;
 use crate::api::read::{json_body, or_answer, read_options, required_name};
 use crate::api::response::{QueryMeta, Response};
 use crate::api::row_filter::{keeps_entry, RowFilter};
 use crate::api::selectors::{parse_passing, NodeMetaFilter, TagFilter};
 use crate::api::shapes::{write_health_check, write_node, write_node_service};
 use crate::api::{read_outcome, ApiRequest, Outcome};
-use crate::blocking::{WatchItem, WatchSet};
+use crate::blocking::WatchSet;
 use crate::core::{LeaderStatus, View};
 
 /// Bytes reserved per rendered entry (node, service, two checks).
@@ -23,6 +24,17 @@ const ENTRY_BYTES_ESTIMATE: usize = 2048;
 
 /// Handles `GET /v1/health/service/<name>` (`name` already decoded).
 pub fn service(req: &ApiRequest<'_>, name: &str, view: &View, leader: LeaderStatus) -> Outcome {
+    select(req, name, view, leader, Selection::Service)
+}
+
+/// `GET /v1/health/connect/<name>`: the same read over the Connect-capable
+/// instances for `name` (proxies whose destination it is, native ones).
+pub fn connect(req: &ApiRequest<'_>, name: &str, view: &View, leader: LeaderStatus) -> Outcome {
+    select(req, name, view, leader, Selection::Connect)
+}
+
+/// Answers a health read of the instances `selection` picks for `name`.
+fn select(req: &ApiRequest<'_>, name: &str, view: &View, leader: LeaderStatus, selection: Selection) -> Outcome {
     let opts = or_answer!(read_options(req, view, leader));
     let name = or_answer!(required_name(name, "Missing service name"));
     let passing_only = or_answer!(parse_passing(&req.query));
@@ -30,11 +42,11 @@ pub fn service(req: &ApiRequest<'_>, name: &str, view: &View, leader: LeaderStat
     let tags = TagFilter::from_query(&req.query);
     let meta = NodeMetaFilter::from_query(&req.query);
     let state = &view.state;
-    let index = state.catalog.service_index(name);
+    let index = selection.index(&state.catalog, name);
     let pretty = req.pretty(view.agent.pretty_json);
-    let watch = || WatchSet::one(WatchItem::Service(name.to_ascii_lowercase()));
+    let watch = || WatchSet::one(selection.watch_item(name.to_ascii_lowercase()));
     read_outcome(req, &opts, index, &view.agent, watch, || {
-        let instances = state.catalog.instances(name);
+        let instances = selection.instances(&state.catalog, name);
         let count = instances.map_or(0, |i| i.len());
         let mut checks: Vec<&HealthCheck> = Vec::new();
         let body = json_body(pretty, ENTRY_BYTES_ESTIMATE * count + 2, |w| {

@@ -10,6 +10,10 @@ use proconsul_shared::state::{Node, ServiceAddress, ServiceInstance, Weights};
 use super::write_string_map;
 use crate::api::json::JsonWriter;
 
+mod proxy;
+
+pub use proxy::{write_connect, write_proxy};
+
 /// Writes one `CatalogService`. `node` is the instance's node (`None`
 /// only if the replica lost it: node fields are then empty).
 pub fn write_catalog_service(w: &mut JsonWriter<'_>, node: Option<&Node>, instance: &ServiceInstance) {
@@ -52,10 +56,9 @@ pub fn write_catalog_service(w: &mut JsonWriter<'_>, node: Option<&Node>, instan
     w.key("ServiceEnableTagOverride");
     w.bool(instance.enable_tag_override);
     w.key("ServiceProxy");
-    write_empty_proxy(w);
+    write_proxy(w, &instance.proxy);
     w.key("ServiceConnect");
-    w.begin_object();
-    w.end_object();
+    write_connect(w, instance.connect);
     w.key("ServiceLocality");
     w.null();
     w.key("CreateIndex");
@@ -99,10 +102,9 @@ pub fn write_node_service(w: &mut JsonWriter<'_>, instance: &ServiceInstance) {
     w.key("EnableTagOverride");
     w.bool(instance.enable_tag_override);
     w.key("Proxy");
-    write_empty_proxy(w);
+    write_proxy(w, &instance.proxy);
     w.key("Connect");
-    w.begin_object();
-    w.end_object();
+    write_connect(w, instance.connect);
     w.key("PeerName");
     w.string("");
     w.key("CreateIndex");
@@ -134,19 +136,5 @@ fn write_service_addresses(w: &mut JsonWriter<'_>, addresses: &BTreeMap<String, 
         w.u64(u64::from(a.port));
         w.end_object();
     }
-    w.end_object();
-}
-
-/// The `ConnectProxyConfig` of a service that is not a proxy.
-fn write_empty_proxy(w: &mut JsonWriter<'_>) {
-    w.begin_object();
-    w.key("Mode");
-    w.string("");
-    w.key("MeshGateway");
-    w.begin_object();
-    w.end_object();
-    w.key("Expose");
-    w.begin_object();
-    w.end_object();
     w.end_object();
 }

@@ -48,6 +48,7 @@ fn instance() -> ServiceInstance {
         enable_tag_override: false,
         create_index: 7,
         modify_index: 8,
+        ..ServiceInstance::default()
     }
 }
 

@@ -302,3 +302,22 @@ mod catalog {
         assert!(c.wake_all && c.services.is_empty());
     }
 }
+
+#[test]
+fn a_connect_instance_wakes_its_targets_watchers() {
+    use proconsul_shared::state::{ServiceInstance, ServiceProxy, KIND_CONNECT_PROXY};
+    let proxy = ServiceInstance {
+        node: "n1".into(),
+        id: "p".into(),
+        service: "web-sidecar-proxy".into(),
+        kind: KIND_CONNECT_PROXY.into(),
+        proxy: ServiceProxy {
+            destination_service_name: "Web".into(),
+            ..ServiceProxy::default()
+        },
+        ..ServiceInstance::default()
+    };
+    let mut c = ChangeSet::default();
+    c.record_op(&DeltaOp::ServicePut(proxy), Some(&State::default()));
+    assert_eq!(c.services, vec!["web-sidecar-proxy".to_string(), "web".to_string()]);
+}

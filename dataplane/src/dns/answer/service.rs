@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use crate::dns::rng::Rng;
 use crate::dns::service_cache::{CachedInstance, CachedService, InstanceAddress};
-use crate::dns::wire::{rtype, Name, ResponseWriter, Section, Srv};
+use crate::dns::wire::{encode_labels, rtype, Name, ResponseWriter, Section, Srv, NAME_BYTES_MAX};
 
 use super::{Ctx, Scratch};
 
@@ -43,21 +43,26 @@ impl Ctx<'_> {
             rng,
             seen_ips,
             written,
+            srv_targets,
             ..
         } = scratch;
         let Some(cached) = services.get(self.state, service) else {
             return ServiceAnswer::NoInstances;
         };
-        let source = if self.zone.only_passing {
-            &cached.passing
-        } else {
-            &cached.all
-        };
+        // Every instance when all may answer: the positions are `0..len`,
+        // generated rather than read (one memory load less per query).
+        let every = !self.zone.only_passing || cached.passing.len() == cached.instances.len();
+        debug_assert_eq!(cached.all.len(), cached.instances.len(), "`all` lists every instance");
         order.clear();
-        match tag {
-            None => order.extend_from_slice(source),
-            Some(tag) => order.extend(
-                source
+        match (tag, every) {
+            (None, true) => order.extend(0..cached.instances.len() as u32),
+            (None, false) => order.extend_from_slice(&cached.passing),
+            (Some(tag), true) => {
+                order.extend((0..cached.instances.len() as u32).filter(|&p| cached.instances[p as usize].has_tag(tag)))
+            }
+            (Some(tag), false) => order.extend(
+                cached
+                    .passing
                     .iter()
                     .copied()
                     .filter(|&p| cached.instances[p as usize].has_tag(tag)),
@@ -68,7 +73,7 @@ impl Ctx<'_> {
         }
         let ttl = self.zone.service_ttl_s(service);
         let cut = if qtype == rtype::SRV {
-            self.srv_records(w, cached, ttl, order, written, rng)
+            self.srv_records(w, cached, ttl, order, (written, srv_targets), rng)
         } else {
             self.address_records(w, cached, qtype, ttl, order, seen_ips, rng)
         };
@@ -80,7 +85,6 @@ impl Ctx<'_> {
     /// positions in `cached.instances`, already filtered for health and
     /// tags, in any order (they are shuffled here). The records are built
     /// exactly as for a `.service` lookup, with `ttl_s` on each.
-    #[allow(dead_code)] // callers: the .query, .connect and .ingress answers (in progress)
     pub(super) fn instance_records(
         &self,
         w: &mut ResponseWriter<'_>,
@@ -98,12 +102,13 @@ impl Ctx<'_> {
             rng,
             seen_ips,
             written,
+            srv_targets,
             ..
         } = scratch;
         order.clear();
         order.extend_from_slice(selection);
         let cut = if qtype == rtype::SRV {
-            self.srv_records(w, cached, ttl_s, order, written, rng)
+            self.srv_records(w, cached, ttl_s, order, (written, srv_targets), rng)
         } else {
             self.address_records(w, cached, qtype, ttl_s, order, seen_ips, rng)
         };
@@ -158,6 +163,7 @@ impl Ctx<'_> {
             if let Some(host) = host {
                 if qtype != rtype::SRV {
                     w.cname(Name::Question, ttl, Name::Pieces(&[host.as_bytes()]));
+                    self.chase_cname(w, qtype, host);
                 }
             }
         }
@@ -167,16 +173,20 @@ impl Ctx<'_> {
     /// SRV records (one per distinct node/address/port) and their targets'
     /// addresses and node meta in ADDITIONAL; when the additional records
     /// do not fit, answers are dropped until they do (Consul's re-sync).
+    /// `written` gets the positions answered and `targets` the offsets of
+    /// their SRV targets (0 when unknown), which own the additional records.
     fn srv_records(
         &self,
         w: &mut ResponseWriter<'_>,
         cached: &CachedService,
         ttl: u32,
         order: &mut [u32],
-        written: &mut Vec<u32>,
+        (written, targets): (&mut Vec<u32>, &mut Vec<u16>),
         rng: &mut Rng,
     ) -> bool {
         written.clear();
+        targets.clear();
+        let tails = SrvTails::new(self.zone.datacenter.as_bytes(), self.domain());
         let start = w.mark();
         let answers_max = w.answers_max();
         let mut cut = false;
@@ -193,17 +203,19 @@ impl Ctx<'_> {
                 cut = true;
                 break;
             }
-            if !self.srv(w, inst, ttl) {
+            let Some(target_at) = self.srv(w, inst, ttl, &tails) else {
                 cut = true;
                 break;
-            }
+            };
             written.push(pos);
+            targets.push(target_at);
         }
+        debug_assert_eq!(written.len(), targets.len(), "one target offset per answer");
         let mut keep = written.len();
         loop {
             w.section(Section::Additional);
-            for &pos in &written[..keep] {
-                self.srv_additional(w, &cached.instances[pos as usize]);
+            for (&pos, &target_at) in written[..keep].iter().zip(&targets[..keep]) {
+                self.srv_additional(w, &cached.instances[pos as usize], target_at);
             }
             if !w.is_full() || keep <= 1 {
                 return cut || keep < written.len();
@@ -211,13 +223,25 @@ impl Ctx<'_> {
             // Fewer answers so that every target keeps its address.
             keep -= (keep / 8).max(1);
             w.rewind(start);
-            for &pos in &written[..keep] {
-                self.srv(w, &cached.instances[pos as usize], ttl);
+            for (&pos, target_at) in written[..keep].iter().zip(targets.iter_mut()) {
+                // Fewer bytes than before: each fits again, at the same place.
+                *target_at = self.srv(w, &cached.instances[pos as usize], ttl, &tails).unwrap_or(0);
             }
         }
     }
 
-    fn srv(&self, w: &mut ResponseWriter<'_>, inst: &CachedInstance, ttl: u32) -> bool {
+    /// One SRV record; `Some(offset of its target)` (0 when not known)
+    /// when it was written. Node and `.addr` targets are copied from the
+    /// wire bytes prepared in the cache and in `tails`.
+    fn srv(&self, w: &mut ResponseWriter<'_>, inst: &CachedInstance, ttl: u32, tails: &SrvTails) -> Option<u16> {
+        let tail = match &inst.address {
+            InstanceAddress::OwnIp(_) => tails.addr(),
+            InstanceAddress::OwnHost(_) => None,
+            _ => tails.node(),
+        };
+        if let (Some(head), Some(tail)) = (inst.target_head.as_deref(), tail) {
+            return w.srv_wire(ttl, 1, inst.weight, inst.port, head, tail);
+        }
         let dc = self.zone.datacenter.as_bytes();
         let domain = self.domain();
         let node_target: [&[u8]; 4] = [inst.node.as_bytes(), b"node", dc, domain];
@@ -241,32 +265,82 @@ impl Ctx<'_> {
                 target: Name::Pieces(target),
             },
         )
+        .then_some(0)
     }
 
-    /// The target's address (node or `.addr` owner) and node meta TXT.
-    fn srv_additional(&self, w: &mut ResponseWriter<'_>, inst: &CachedInstance) {
+    /// The target's address (node or `.addr` owner) and node meta TXT;
+    /// owned by a pointer to the SRV target at `target_at` when known.
+    fn srv_additional(&self, w: &mut ResponseWriter<'_>, inst: &CachedInstance, target_at: u16) {
         let dc = self.zone.datacenter.as_bytes();
         let domain = self.domain();
         let node_name: [&[u8]; 4] = [inst.node.as_bytes(), b"node", dc, domain];
         let addr_name: [&[u8]; 4] = [inst.addr_hex.as_bytes(), b"addr", dc, domain];
         let ttl = self.zone.node_ttl_s;
-        let (owner, ip): (&[&[u8]], IpAddr) = match &inst.address {
-            InstanceAddress::NodeIp(ip) => (&node_name, *ip),
-            InstanceAddress::OwnIp(ip) => (&addr_name, *ip),
+        let known = |pieces| {
+            if target_at == 0 {
+                Name::Pieces(pieces)
+            } else {
+                Name::Offset(target_at)
+            }
+        };
+        let (owner, meta_owner, ip): (Name<'_>, Name<'_>, IpAddr) = match &inst.address {
+            InstanceAddress::NodeIp(ip) => (known(&node_name), known(&node_name), *ip),
+            InstanceAddress::OwnIp(ip) => (known(&addr_name), Name::Pieces(&node_name), *ip),
+            InstanceAddress::OwnHost(host) => {
+                // What the hostname resolves to (DNS.md §2, CNAME chasing).
+                self.chase_cname(w, rtype::SRV, host);
+                return;
+            }
             _ => return,
         };
         let fit = match ip {
-            IpAddr::V4(v4) => w.a(Name::Pieces(owner), ttl, v4),
-            IpAddr::V6(v6) => w.aaaa(Name::Pieces(owner), ttl, v6),
+            IpAddr::V4(v4) => w.a(owner, ttl, v4),
+            IpAddr::V6(v6) => w.aaaa(owner, ttl, v6),
         };
         if !fit || !self.zone.node_meta_txt {
             return;
         }
         for text in &inst.node_meta_txt {
-            if !w.txt(Name::Pieces(&node_name), ttl, text) && w.is_full() {
+            if !w.txt(meta_owner, ttl, text) && w.is_full() {
                 return;
             }
         }
+    }
+}
+
+/// The fixed ends of SRV target names for one answer, in wire form with
+/// the root byte: `node.<dc>.<domain>` and `addr.<dc>.<domain>` (`None`
+/// when the datacenter or domain cannot be encoded: the slow path then
+/// skips those records as it always did).
+struct SrvTails {
+    node: [u8; NAME_BYTES_MAX],
+    node_len: Option<usize>,
+    addr: [u8; NAME_BYTES_MAX],
+    addr_len: Option<usize>,
+}
+
+impl SrvTails {
+    fn new(dc: &[u8], domain: &[u8]) -> SrvTails {
+        let mut tails = SrvTails {
+            node: [0; NAME_BYTES_MAX],
+            node_len: None,
+            addr: [0; NAME_BYTES_MAX],
+            addr_len: None,
+        };
+        // One byte short of the buffer: room for the root.
+        tails.node_len =
+            encode_labels(&[b"node", dc, domain], &mut tails.node[..NAME_BYTES_MAX - 1]).map(|len| len + 1);
+        tails.addr_len =
+            encode_labels(&[b"addr", dc, domain], &mut tails.addr[..NAME_BYTES_MAX - 1]).map(|len| len + 1);
+        tails
+    }
+
+    fn node(&self) -> Option<&[u8]> {
+        self.node_len.map(|len| &self.node[..len])
+    }
+
+    fn addr(&self) -> Option<&[u8]> {
+        self.addr_len.map(|len| &self.addr[..len])
     }
 }
 
