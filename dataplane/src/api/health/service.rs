@@ -14,7 +14,7 @@ use crate::api::read::{json_body, or_answer, read_options, required_name};
 use crate::api::response::{QueryMeta, Response};
 use crate::api::row_filter::{keeps_entry, RowFilter};
 use crate::api::selectors::{parse_passing, NodeMetaFilter, TagFilter};
-use crate::api::shapes::{write_health_check, write_node, write_node_service};
+use crate::api::shapes::write_service_entry;
 use crate::api::{read_outcome, ApiRequest, Outcome};
 use crate::blocking::WatchSet;
 use crate::core::{LeaderStatus, View};
@@ -70,18 +70,7 @@ fn select(req: &ApiRequest<'_>, name: &str, view: &View, leader: LeaderStatus, s
                 if !keeps_entry(filter.as_ref(), node, instance, &checks) {
                     continue;
                 }
-                w.begin_object();
-                w.key("Node");
-                write_node(w, node);
-                w.key("Service");
-                write_node_service(w, instance);
-                w.key("Checks");
-                w.begin_array();
-                for check in &checks {
-                    write_health_check(w, check);
-                }
-                w.end_array();
-                w.end_object();
+                write_service_entry(w, node, instance, &checks);
             }
             w.end_array();
         });

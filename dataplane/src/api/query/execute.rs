@@ -14,7 +14,7 @@ use proconsul_shared::state::{HealthCheck, PreparedQuery};
 
 use crate::api::read::{json_body, or_answer, read_options};
 use crate::api::response::{QueryMeta, Response};
-use crate::api::shapes::{write_health_check, write_node, write_node_service};
+use crate::api::shapes::write_service_entry;
 use crate::api::{ApiRequest, Outcome};
 use crate::core::{LeaderStatus, View};
 use crate::dns::rng::Rng;
@@ -79,18 +79,7 @@ pub fn execute(req: &ApiRequest<'_>, id_or_name: &str, view: &View, leader: Lead
             };
             checks.clear();
             checks.extend(state.catalog.instance_checks(instance).map(Arc::as_ref));
-            w.begin_object();
-            w.key("Node");
-            write_node(w, node);
-            w.key("Service");
-            write_node_service(w, instance);
-            w.key("Checks");
-            w.begin_array();
-            for check in &checks {
-                write_health_check(w, check);
-            }
-            w.end_array();
-            w.end_object();
+            write_service_entry(w, node, instance, &checks);
         }
         w.end_array();
         w.key("DNS");

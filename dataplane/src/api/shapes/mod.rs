@@ -6,14 +6,17 @@
 //! * [`service`]: `CatalogService` (flat `Service*` fields) and
 //!   `NodeService` (nested, catalog node and health `Service`).
 //! * [`check`]: `HealthCheck` with its `Definition`.
+//! * [`service_entry`]: `ServiceEntry` (`Node`, `Service`, `Checks`).
 
 mod check;
 mod node;
 mod service;
+mod service_entry;
 
 pub use check::{write_check_definition, write_health_check};
 pub use node::write_node;
 pub use service::{write_catalog_service, write_node_service};
+pub use service_entry::write_service_entry;
 
 use std::collections::BTreeMap;
 

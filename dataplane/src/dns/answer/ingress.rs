@@ -83,13 +83,7 @@ impl Ctx<'_> {
     ) -> (u8, bool) {
         let lower = service.to_ascii_lowercase();
         let cached = scratch.ingress.get(self.state, &lower);
-        let selection = if self.zone.only_passing {
-            &cached.passing
-        } else {
-            &cached.all
-        };
-        let ttl = self.zone.service_ttl_s(&lower);
-        self.answer_selection(w, qtype, &cached, selection, ttl, scratch)
+        self.answer_service_set(w, qtype, &lower, &cached, scratch)
     }
 }
 

@@ -96,6 +96,26 @@ impl<T> SelectionCache<T> {
 }
 
 impl Ctx<'_> {
+    /// Answers a lookup by service name (`.connect`, `.ingress`) from the
+    /// instance set `cached`: passing instances only with `only_passing`,
+    /// the service's TTL.
+    pub(super) fn answer_service_set(
+        &self,
+        w: &mut ResponseWriter<'_>,
+        qtype: u16,
+        service: &str,
+        cached: &CachedService,
+        scratch: &mut Scratch,
+    ) -> (u8, bool) {
+        let selection = if self.zone.only_passing {
+            &cached.passing
+        } else {
+            &cached.all
+        };
+        let ttl_s = self.zone.service_ttl_s(service);
+        self.answer_selection(w, qtype, cached, selection, ttl_s, scratch)
+    }
+
     /// Writes `selection` (positions in `cached`) as a `.service` lookup
     /// would and answers the rcode: NXDOMAIN when the selection is empty,
     /// NODATA when none of the asked type exists; and whether answers were
