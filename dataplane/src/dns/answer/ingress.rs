@@ -81,9 +81,9 @@ impl Ctx<'_> {
         service: &str,
         scratch: &mut Scratch,
     ) -> (u8, bool) {
-        let lower = service.to_ascii_lowercase();
-        let cached = scratch.ingress.get(self.state, &lower);
-        self.answer_service_set(w, qtype, &lower, &cached, scratch)
+        // `service` comes from the parsed question, already lower-case.
+        let cached = scratch.ingress.get(self.state, service);
+        self.answer_service_set(w, qtype, service, &cached, scratch)
     }
 }
 

@@ -80,11 +80,11 @@ impl Ctx<'_> {
         name: &str,
         scratch: &mut Scratch,
     ) -> (u8, bool) {
-        let lower = name.to_lowercase();
+        // `name` comes from the parsed question, already lower-case.
         let zone = self.zone;
         let Some((cached, ttl_s)) = scratch
             .prepared_queries
-            .get(self.state, &lower, |service| zone.service_ttl_s(service))
+            .get(self.state, name, |service| zone.service_ttl_s(service))
         else {
             return (self.nxdomain(w), false);
         };
