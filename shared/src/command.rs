@@ -72,6 +72,33 @@ pub enum Command {
     PreparedQueryUpdate(crate::state::PreparedQuery),
     /// `DELETE /v1/query/<id>`: removes an existing prepared query.
     PreparedQueryDelete { id: String },
+    /// `PUT /v1/session/create`: stores a new session (its ID chosen by the
+    /// control plane, its indexes ignored). The node must exist and none of
+    /// its checks may be critical. Answers [`CommandResult::Done`], or
+    /// [`CommandResult::Failed`] with Consul's message.
+    SessionCreate(crate::state::Session),
+    /// `PUT /v1/session/destroy/<id>` (and the leader's TTL expiry):
+    /// invalidates the session, releasing or deleting the keys it holds.
+    /// Answers `Bool(true)`, also for an unknown ID.
+    SessionDestroy { id: String },
+    /// `PUT /v1/kv/<key>?acquire=<session>`: writes the key and takes its
+    /// lock when it is free or already held by `session`. Answers
+    /// `Bool(false)` when another session holds it, [`CommandResult::Failed`]
+    /// for an unknown session.
+    KvLock {
+        key: String,
+        value: Vec<u8>,
+        flags: u64,
+        session: String,
+    },
+    /// `PUT /v1/kv/<key>?release=<session>`: writes the key and clears its
+    /// lock when `session` holds it; `Bool(false)` otherwise.
+    KvUnlock {
+        key: String,
+        value: Vec<u8>,
+        flags: u64,
+        session: String,
+    },
 }
 
 /// One catalog registration. Unchanged parts are not rewritten (their

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::state::{ConfigEntry, HealthCheck, KvEntry, Node, ServiceInstance, UserEvent};
 
 /// Bumped whenever the archived layout of [`Delta`] changes.
-pub const DELTA_FORMAT_VERSION: u32 = 4;
+pub const DELTA_FORMAT_VERSION: u32 = 5;
 
 /// One change inside a delta.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -73,6 +73,14 @@ pub enum DeltaOp {
     /// A service's virtual IP went back to the free list.
     VirtualIpFree {
         service: String,
+    },
+    /// A session created or changed (its indexes set).
+    SessionPut(crate::state::Session),
+    /// A session destroyed or invalidated. The keys it released or deleted
+    /// travel as `KvPut`/`KvDelete` ops of the same delta.
+    SessionDelete {
+        id: String,
+        index: u64,
     },
 }
 
@@ -151,6 +159,8 @@ impl Delta {
                 DeltaOp::PreparedQueryPut(q) => q.size_bytes() + 64,
                 DeltaOp::PreparedQueryDelete { id, .. } => id.len() + 16,
                 DeltaOp::VirtualIpPut { service, .. } | DeltaOp::VirtualIpFree { service } => service.len() + 24,
+                DeltaOp::SessionPut(s) => s.size_bytes() + 32,
+                DeltaOp::SessionDelete { id, .. } => id.len() + 16,
             })
             .sum::<usize>()
             + 16

@@ -9,7 +9,7 @@ use crate::state::{
 };
 
 /// Bumped whenever the archived layout of [`StateSnapshot`] changes.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 4;
 
 /// The archived form of a [`State`].
 #[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -39,6 +39,8 @@ pub struct StateSnapshot {
     pub virtual_ip_free: Vec<u32>,
     /// Highest virtual IP offset handed out.
     pub virtual_ip_counter: u32,
+    pub sessions_index: u64,
+    pub sessions: Vec<crate::state::Session>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +74,8 @@ impl StateSnapshot {
             virtual_ips: state.virtual_ips.entries().map(|(n, o)| (n.clone(), *o)).collect(),
             virtual_ip_free: state.virtual_ips.free_offsets().copied().collect(),
             virtual_ip_counter: state.virtual_ips.counter(),
+            sessions_index: state.sessions.table_index(),
+            sessions: state.sessions.iter().map(|s| (**s).clone()).collect(),
         }
     }
 
@@ -93,6 +97,7 @@ impl StateSnapshot {
         state.config_entries = ConfigEntryTable::restore(self.config_entries, self.config_entries_index);
         state.prepared_queries =
             crate::state::PreparedQueryTable::restore(self.prepared_queries, self.prepared_queries_index);
+        state.sessions = crate::state::SessionTable::restore(self.sessions, self.sessions_index);
         state
     }
 }

@@ -147,6 +147,12 @@ pub fn validate(command: &Command) -> Result<(), ControlError> {
         Command::ConfigEntryDelete { kind, name, .. } => config_entry(kind, name, kind.len() + name.len()),
         Command::PreparedQueryCreate(query) | Command::PreparedQueryUpdate(query) => prepared_query(query),
         Command::PreparedQueryDelete { id } => prepared_query_id(id),
+        Command::KvLock { key: k, value: v, .. } | Command::KvUnlock { key: k, value: v, .. } => {
+            named_key(k)?;
+            value(v)
+        }
+        // Session writes are bounded by their handler (control/src/http_api/session.rs).
+        Command::SessionCreate(_) | Command::SessionDestroy { .. } => Ok(()),
     }
 }
 

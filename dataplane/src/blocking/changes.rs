@@ -42,6 +42,12 @@ pub struct ChangeSet {
     pub checks_table: bool,
     /// Whether a user event arrived.
     pub events: bool,
+    /// Whether the sessions table changed.
+    pub sessions: bool,
+    /// Whether the prepared query table changed.
+    pub prepared_queries: bool,
+    /// Whether the config entry table changed.
+    pub config_entries: bool,
 }
 
 impl ChangeSet {
@@ -63,6 +69,9 @@ impl ChangeSet {
             && !self.services_table
             && !self.checks_table
             && !self.events
+            && !self.sessions
+            && !self.prepared_queries
+            && !self.config_entries
             && self.kv_keys.is_empty()
             && self.kv_trees.is_empty()
             && self.services.is_empty()
@@ -180,12 +189,9 @@ impl ChangeSet {
                 }
             }
             DeltaOp::EventPut(_) => self.events = true,
-            // Prepared query readers watch `WatchItem::Everything`: the
-            // index advance above wakes them.
-            DeltaOp::PreparedQueryPut(_) | DeltaOp::PreparedQueryDelete { .. } => {}
-            // Config entry readers watch `WatchItem::Everything`: the
-            // index advance above wakes them.
-            DeltaOp::ConfigEntryPut(_) | DeltaOp::ConfigEntryDelete { .. } => {}
+            DeltaOp::PreparedQueryPut(_) | DeltaOp::PreparedQueryDelete { .. } => self.prepared_queries = true,
+            DeltaOp::ConfigEntryPut(_) | DeltaOp::ConfigEntryDelete { .. } => self.config_entries = true,
+            DeltaOp::SessionPut(_) | DeltaOp::SessionDelete { .. } => self.sessions = true,
             // Virtual IPs are read by DNS only, which does not block.
             DeltaOp::VirtualIpPut { .. } | DeltaOp::VirtualIpFree { .. } => {}
         }
@@ -199,6 +205,9 @@ impl ChangeSet {
         self.services_table |= other.services_table;
         self.checks_table |= other.checks_table;
         self.events |= other.events;
+        self.sessions |= other.sessions;
+        self.prepared_queries |= other.prepared_queries;
+        self.config_entries |= other.config_entries;
         if other.wake_all {
             self.collapse();
         }

@@ -66,6 +66,9 @@ pub struct WatchRegistry<T> {
     services_table: IdSet,
     checks_table: IdSet,
     events: IdSet,
+    sessions: IdSet,
+    prepared_queries: IdSet,
+    config_entries: IdSet,
     everything: IdSet,
     round: u64,
 }
@@ -86,6 +89,9 @@ impl<T> WatchRegistry<T> {
             services_table: IdSet::default(),
             checks_table: IdSet::default(),
             events: IdSet::default(),
+            sessions: IdSet::default(),
+            prepared_queries: IdSet::default(),
+            config_entries: IdSet::default(),
             everything: IdSet::default(),
             round: 0,
         }
@@ -161,6 +167,15 @@ impl<T> WatchRegistry<T> {
                 WatchItem::Events => {
                     self.events.insert(id);
                 }
+                WatchItem::Sessions => {
+                    self.sessions.insert(id);
+                }
+                WatchItem::PreparedQueries => {
+                    self.prepared_queries.insert(id);
+                }
+                WatchItem::ConfigEntries => {
+                    self.config_entries.insert(id);
+                }
                 WatchItem::Everything => {
                     self.everything.insert(id);
                 }
@@ -224,6 +239,15 @@ impl<T> WatchRegistry<T> {
                 }
                 WatchItem::Events => {
                     self.events.remove(&id);
+                }
+                WatchItem::Sessions => {
+                    self.sessions.remove(&id);
+                }
+                WatchItem::PreparedQueries => {
+                    self.prepared_queries.remove(&id);
+                }
+                WatchItem::ConfigEntries => {
+                    self.config_entries.remove(&id);
                 }
                 WatchItem::Everything => {
                     self.everything.remove(&id);
@@ -294,6 +318,15 @@ impl<T> WatchRegistry<T> {
             }
             if changes.events {
                 hits.extend(self.events.iter().copied());
+            }
+            if changes.sessions {
+                hits.extend(self.sessions.iter().copied());
+            }
+            if changes.prepared_queries {
+                hits.extend(self.prepared_queries.iter().copied());
+            }
+            if changes.config_entries {
+                hits.extend(self.config_entries.iter().copied());
             }
             if !changes.is_empty() {
                 hits.extend(self.everything.iter().copied());

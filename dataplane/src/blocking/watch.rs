@@ -26,6 +26,12 @@ pub enum WatchItem {
     /// watchers (a change set names the target of every Connect instance
     /// it touches), governed by the service's Connect index.
     Connect(String),
+    /// Any change to the sessions table (`/v1/session/{info,node,list}`).
+    Sessions,
+    /// Any change to the prepared query table (`/v1/query`).
+    PreparedQueries,
+    /// Any change to the config entry table (`/v1/config`).
+    ConfigEntries,
 }
 
 /// The items one query watches (usually one).

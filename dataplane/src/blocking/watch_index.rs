@@ -18,6 +18,9 @@ pub fn item_index(state: &State, item: &WatchItem) -> u64 {
         WatchItem::Events => state.events.table_index(),
         WatchItem::Everything => state.index(),
         WatchItem::Connect(name) => state.catalog.connect_index(name),
+        WatchItem::Sessions => state.sessions.table_index(),
+        WatchItem::PreparedQueries => state.prepared_queries.table_index(),
+        WatchItem::ConfigEntries => state.config_entries.table_index(),
     }
 }
 

@@ -16,6 +16,8 @@ mod node;
 mod node_range;
 mod prepared_query;
 mod prepared_query_apply;
+mod session;
+mod session_apply;
 mod virtual_ip;
 
 pub use catalog::{
@@ -37,6 +39,7 @@ pub use prepared_query::{
     FailoverTarget, PreparedQuery, PreparedQueryTable, QueryFailover, QueryTemplate, Resolved, ServiceQuery,
     PREPARED_QUERIES_MAX, PREPARED_QUERY_BYTES_MAX, TEMPLATE_BY_ID_ERROR, TEMPLATE_TYPE_NAME_PREFIX_MATCH,
 };
+pub use session::{Session, SessionBehavior, SessionServiceCheck, SessionTable};
 pub use virtual_ip::{
     virtual_ip_at, VirtualIpAssignment, VirtualIpTable, VirtualIpsExhausted, VIRTUAL_IP_BASE, VIRTUAL_IP_OFFSET_MAX,
 };
@@ -62,6 +65,8 @@ pub struct State {
     pub prepared_queries: PreparedQueryTable,
     /// Virtual IPs of Connect-enabled services (`.virtual` DNS).
     pub virtual_ips: VirtualIpTable,
+    /// Live sessions (`/v1/session`).
+    pub sessions: SessionTable,
 }
 
 impl State {
@@ -215,6 +220,10 @@ impl State {
             Command::PreparedQueryCreate(query) => self.prepared_query_set(index, query, true, ops),
             Command::PreparedQueryUpdate(query) => self.prepared_query_set(index, query, false, ops),
             Command::PreparedQueryDelete { id } => self.prepared_query_delete(index, id, ops),
+            Command::SessionCreate(_)
+            | Command::SessionDestroy { .. }
+            | Command::KvLock { .. }
+            | Command::KvUnlock { .. } => self.apply_session_command(index, command, ops),
         }
     }
 
@@ -275,6 +284,10 @@ impl State {
                 DeltaOp::PreparedQueryDelete { id, index } => {
                     self.prepared_queries.delete(id, *index);
                 }
+                DeltaOp::SessionPut(session) => self.sessions.put(session.clone()),
+                DeltaOp::SessionDelete { id, index } => {
+                    self.sessions.delete(id, *index);
+                }
             }
         }
         true
@@ -290,6 +303,7 @@ impl State {
             virtual_ips: VirtualIpTable::default(),
             config_entries: ConfigEntryTable::default(),
             prepared_queries: PreparedQueryTable::default(),
+            sessions: SessionTable::default(),
         }
     }
 
