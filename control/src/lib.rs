@@ -19,4 +19,5 @@ pub mod http_api;
 pub mod publish;
 pub mod raft;
 pub mod rpc;
+pub mod session;
 pub mod supervise;

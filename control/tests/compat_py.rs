@@ -106,3 +106,57 @@ fn py_consul_drives_kv_blocking_txn_and_status() {
         agent.logs_tail()
     );
 }
+
+/// Sessions and KV locks through py-consul (its lower-case create keys,
+/// `acquire=`/`release=`, info, node, renew, destroy). Prints `OK`.
+const SESSION_SCRIPT: &str = r#"
+import sys
+import consul
+
+host, port = sys.argv[1], int(sys.argv[2])
+c = consul.Consul(host=host, port=port)
+node = c.agent.self()["Config"]["NodeName"]
+
+sid = c.session.create(name="py-lock", ttl=30, lock_delay=0)
+assert isinstance(sid, str) and len(sid) == 36, sid
+_, s = c.session.info(sid)
+assert s["Name"] == "py-lock" and s["TTL"] == "30s" and s["LockDelay"] == 0, s
+assert s["Node"] == node and s["Behavior"] == "release" and s["NodeChecks"] == ["serfHealth"], s
+_, listed = c.session.list()
+assert [x["ID"] for x in listed] == [sid], listed
+_, mine = c.session.node(node)
+assert [x["ID"] for x in mine] == [sid], mine
+assert c.session.renew(sid)["ID"] == sid
+
+other = c.session.create()
+assert c.kv.put("py/lock", "held", acquire=sid) is True
+_, e = c.kv.get("py/lock")
+assert e["Session"] == sid and e["LockIndex"] == 1, e
+assert c.kv.put("py/lock", "mine", acquire=other) is False
+assert c.kv.put("py/lock", "free", release=sid) is True
+_, e = c.kv.get("py/lock")
+assert "Session" not in e and e["Value"] == b"free", e
+
+assert c.session.destroy(sid) is True
+_, gone = c.session.info(sid)
+assert gone is None, gone
+assert c.session.destroy(other) is True
+assert c.session.list()[1] == [], c.session.list()
+print("OK")
+"#;
+
+#[test]
+fn py_consul_drives_sessions_and_kv_locks() {
+    let agent = AgentSpec::dev().spawn();
+    let ip = agent.ip().to_string();
+    let port = agent.spec.http_port.to_string();
+    let out = run_program("python3", &["-c", SESSION_SCRIPT, &ip, &port], &[], b"", SCRIPT_TIMEOUT);
+    assert!(
+        out.status.is_some_and(|s| s.success()) && out.stdout.trim() == "OK",
+        "py-consul session script failed ({:?}):\n--- stdout ---\n{}\n--- stderr ---\n{}\n{}",
+        out.status,
+        out.stdout,
+        out.stderr,
+        agent.logs_tail()
+    );
+}

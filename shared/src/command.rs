@@ -99,6 +99,11 @@ pub enum Command {
         flags: u64,
         session: String,
     },
+    /// `PUT /v1/session/renew/<id>`: changes no state (no delta op) and
+    /// answers `Bool(found)`. It goes through raft so that every server's
+    /// TTL timers see the renewal when it applies (a new leader then
+    /// already holds fresh deadlines; `control/src/session/`).
+    SessionRenew { id: String },
 }
 
 /// One catalog registration. Unchanged parts are not rewritten (their

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::delta::DeltaOp;
-use crate::state::{KvEntry, KvTable};
+use crate::state::{KvEntry, KvTable, SessionTable};
 
 /// The KV verbs of Consul's transaction API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,11 +88,13 @@ pub struct TxnError {
     pub what: String,
 }
 
-/// Evaluates `ops` against `kv` (mutated in place) at raft index `index`.
-/// On success returns the results and the delta ops to publish; on failure
-/// the caller must discard `kv` (it is a cheap clone of the real table).
+/// Evaluates `ops` against `kv` (mutated in place) at raft index `index`;
+/// `lock` consults `sessions` (which a transaction never changes). On
+/// success returns the results and the delta ops to publish; on failure the
+/// caller must discard `kv` (it is a cheap clone of the real table).
 pub fn evaluate(
     kv: &mut KvTable,
+    sessions: &SessionTable,
     ops: &[TxnKvOp],
     index: u64,
 ) -> Result<(Vec<TxnResult>, Vec<DeltaOp>), Vec<TxnError>> {
@@ -100,7 +102,7 @@ pub fn evaluate(
     let mut deltas = Vec::new();
     let mut errors = Vec::new();
     for (op_index, op) in ops.iter().enumerate() {
-        if let Err(what) = evaluate_one(kv, op, index, &mut results, &mut deltas) {
+        if let Err(what) = evaluate_one(kv, sessions, op, index, &mut results, &mut deltas) {
             errors.push(TxnError { op_index, what });
         }
     }
@@ -111,14 +113,86 @@ pub fn evaluate(
     }
 }
 
-fn invalid_session(op: &TxnKvOp) -> String {
-    // Sessions are not implemented yet: every session ID is unknown, which
-    // is exactly how Consul answers a session that does not exist.
-    format!("invalid session {:?}", op.session.clone().unwrap_or_default())
+/// What a lock write (`?acquire=`, txn `lock`) decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockOutcome {
+    /// Written; the stored entry.
+    Locked(KvEntry),
+    /// Another session holds the key: nothing written.
+    HeldByOther,
+}
+
+/// Consul's `kvsLockTxn`: `session` must be live (else `Err` with Consul's
+/// `invalid session "<id>"`, or `missing session` when empty). A free key,
+/// or one `session` already holds, is written with the session set;
+/// `LockIndex` goes up by one only when the lock is newly taken.
+pub fn lock_entry(
+    kv: &mut KvTable,
+    sessions: &SessionTable,
+    key: &str,
+    value: &[u8],
+    flags: u64,
+    session: &str,
+    index: u64,
+) -> Result<LockOutcome, String> {
+    if session.is_empty() {
+        return Err("missing session".into());
+    }
+    if sessions.get(session).is_none() {
+        return Err(format!("invalid session {session:?}"));
+    }
+    let (create_index, lock_index) = match kv.get(key) {
+        Some(e) => match e.session.as_deref() {
+            Some(holder) if holder == session => (e.create_index, e.lock_index),
+            Some(_) => return Ok(LockOutcome::HeldByOther),
+            None => (e.create_index, e.lock_index + 1),
+        },
+        None => (index, 1),
+    };
+    let entry = KvEntry {
+        key: key.to_string(),
+        value: value.to_vec(),
+        flags,
+        lock_index,
+        session: Some(session.to_string()),
+        create_index,
+        modify_index: index,
+    };
+    kv.put(entry.clone());
+    Ok(LockOutcome::Locked(entry))
+}
+
+/// Consul's `kvsUnlockTxn`: when `session` holds `key`, writes it with the
+/// session cleared (`LockIndex` kept) and returns the stored entry; `None`
+/// (nothing written) when the key is missing or not held by `session`.
+pub fn unlock_entry(
+    kv: &mut KvTable,
+    key: &str,
+    value: &[u8],
+    flags: u64,
+    session: &str,
+    index: u64,
+) -> Option<KvEntry> {
+    let existing = kv.get(key)?;
+    if session.is_empty() || existing.session.as_deref() != Some(session) {
+        return None;
+    }
+    let entry = KvEntry {
+        key: key.to_string(),
+        value: value.to_vec(),
+        flags,
+        lock_index: existing.lock_index,
+        session: None,
+        create_index: existing.create_index,
+        modify_index: index,
+    };
+    kv.put(entry.clone());
+    Some(entry)
 }
 
 fn evaluate_one(
     kv: &mut KvTable,
+    sessions: &SessionTable,
     op: &TxnKvOp,
     index: u64,
     results: &mut Vec<TxnResult>,
@@ -142,7 +216,52 @@ fn evaluate_one(
             }
             write(kv, results, deltas)
         }
-        KvVerb::Lock | KvVerb::Unlock | KvVerb::CheckSession => return Err(invalid_session(op)),
+        KvVerb::Lock => {
+            let session = op.session.as_deref().unwrap_or("");
+            match lock_entry(kv, sessions, key, &op.value, op.flags, session, index)? {
+                LockOutcome::Locked(entry) => {
+                    deltas.push(DeltaOp::KvPut(entry.clone()));
+                    results.push(TxnResult {
+                        entry,
+                        with_value: false,
+                    });
+                }
+                LockOutcome::HeldByOther => return Err(format!("failed to lock key {key:?}, lock is already held")),
+            }
+        }
+        KvVerb::Unlock => {
+            let session = op.session.as_deref().unwrap_or("");
+            match unlock_entry(kv, key, &op.value, op.flags, session, index) {
+                Some(entry) => {
+                    deltas.push(DeltaOp::KvPut(entry.clone()));
+                    results.push(TxnResult {
+                        entry,
+                        with_value: false,
+                    });
+                }
+                None => {
+                    return Err(format!(
+                        "failed to unlock key {key:?}, lock isn't held, or is held by another session"
+                    ))
+                }
+            }
+        }
+        KvVerb::CheckSession => {
+            let session = op.session.as_deref().unwrap_or("");
+            match kv.get(key) {
+                None => return Err(format!("failed to check session, key {key:?} doesn't exist")),
+                Some(e) if e.session.as_deref().unwrap_or("") != session => {
+                    return Err(format!(
+                        "failed session check for key {key:?}, current session {:?} != {session:?}",
+                        e.session.as_deref().unwrap_or("")
+                    ))
+                }
+                Some(e) => results.push(TxnResult {
+                    entry: (**e).clone(),
+                    with_value: false,
+                }),
+            }
+        }
         KvVerb::Get => match kv.get(key) {
             Some(e) => results.push(TxnResult {
                 entry: (**e).clone(),
@@ -247,7 +366,9 @@ pub fn evaluate_read_only(kv: &KvTable, ops: &[TxnKvOp]) -> Result<Vec<TxnResult
     debug_assert!(ops.iter().all(|o| o.verb.is_read()));
     let mut scratch = kv.clone();
     let index = scratch.table_index();
-    evaluate(&mut scratch, ops, index).map(|(results, deltas)| {
+    // Read verbs never consult the session table (`check-session` compares
+    // the key's holder only).
+    evaluate(&mut scratch, &SessionTable::default(), ops, index).map(|(results, deltas)| {
         debug_assert!(deltas.is_empty());
         results
     })

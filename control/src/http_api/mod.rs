@@ -27,6 +27,7 @@ pub mod prepared_query;
 pub mod proxy_def;
 pub mod render;
 pub mod service_def;
+pub mod session;
 pub mod sidecar_def;
 
 use proconsul_shared::agent_info::AgentInfo;
@@ -94,6 +95,9 @@ pub async fn handle<T: SyncTarget>(env: &HttpEnv<'_, T>, call: &HttpCall) -> Htt
     }
     if let Some(id) = path.strip_prefix("/v1/query/") {
         return prepared_query::handle(env, method, Some(id), &call.body).await;
+    }
+    if let Some(rest) = path.strip_prefix("/v1/session/") {
+        return session::handle(env, method, rest, &call.body).await;
     }
     let Some(rest) = path.strip_prefix("/v1/agent/") else {
         return not_found();

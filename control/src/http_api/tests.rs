@@ -11,7 +11,7 @@ use super::*;
 use crate::agent::local::tests::{node, settings, MemTarget};
 use crate::agent::local::NoRunners;
 
-fn agent_info() -> AgentInfo {
+pub(super) fn agent_info() -> AgentInfo {
     AgentInfo {
         node_name: "n1".into(),
         node_id: "id".into(),

@@ -48,6 +48,7 @@ use proconsul_shared::ipc::messages::{ClusterStatus, ControlError};
 use proconsul_shared::{Command, CommandResult};
 
 use crate::publish::Publisher;
+use crate::session::{SessionRuntime, SESSION_TICK_MS};
 use cluster::ClusterOptions;
 use leader_contact::{LeaderContact, LeaderSeen};
 use limits::{START_WAIT_MS_MAX, WRITE_WAIT_MS_MAX};
@@ -129,20 +130,23 @@ impl RaftHandle {
         );
         let config = Arc::new(config::raft_config(opts.dev)?);
         let (log_store, state_machine) = open_storage(&opts, publisher.clone()).await?;
+        let sessions = state_machine.sessions();
         let start_last_log = log_store.last_log_index();
         if let Some(cluster) = opts.cluster.clone() {
             let storage = OpenedStorage {
                 log_store,
                 state_machine,
                 start_last_log,
-                publisher,
+                publisher: publisher.clone(),
             };
-            return Self::start_cluster(opts, cluster, config, storage, wait_ms).await;
+            let handle = Self::start_cluster(opts, cluster, config, storage, wait_ms).await?;
+            handle.spawn_session_driver(sessions, publisher);
+            return Ok(handle);
         }
         let raft = Raft::new(opts.node_id, config, NoTransport, log_store, state_machine)
             .await
             .context("starting raft")?;
-        let writes = WriteBatcher::start(raft.clone());
+        let writes = WriteBatcher::start(raft.clone()).with_sessions(sessions.clone());
         let handle = RaftHandle {
             inner: Arc::new(Inner {
                 raft,
@@ -156,6 +160,7 @@ impl RaftHandle {
             handle.shutdown().await;
             return Err(e);
         }
+        handle.spawn_session_driver(sessions, publisher);
         tracing::info!(
             node_id = opts.node_id,
             addr = %opts.rpc_addr,
@@ -183,6 +188,7 @@ impl RaftHandle {
             start_last_log,
             publisher,
         } = storage;
+        let sessions = state_machine.sessions();
         let listener = tokio::net::TcpListener::bind(cluster.listen)
             .await
             .with_context(|| format!("cannot listen for raft peers on {}", cluster.listen))?;
@@ -195,12 +201,9 @@ impl RaftHandle {
             rpc_addr: opts.rpc_addr.clone(),
             datacenter: cluster.datacenter.clone(),
         };
-        let service = Arc::new(PeerService::new(
-            raft.clone(),
-            me,
-            publisher.clone(),
-            cluster.faults.clone(),
-        ));
+        let mut service = PeerService::new(raft.clone(), me, publisher.clone(), cluster.faults.clone());
+        service.writes = service.writes.clone().with_sessions(sessions);
+        let service = Arc::new(service);
         let (stop, stop_rx) = watch::channel(false);
         tokio::spawn(transport::server::serve(
             listener,
@@ -438,6 +441,37 @@ impl RaftHandle {
     /// Index of the last entry applied to the state machine.
     pub fn applied_index(&self) -> u64 {
         self.inner.raft.metrics().borrow().last_applied.index().unwrap_or(0)
+    }
+
+    /// Starts the session TTL driver: every [`SESSION_TICK_MS`] it asks
+    /// the runtime which sessions expired (leader only; leadership gained
+    /// re-arms every TTL session) and proposes their destroy. It holds the
+    /// handle weakly and ends with it, or when raft stops.
+    fn spawn_session_driver(&self, sessions: Arc<SessionRuntime>, publisher: Arc<Publisher>) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let tick = Duration::from_millis(SESSION_TICK_MS);
+            loop {
+                tokio::time::sleep(tick).await;
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                let handle = RaftHandle { inner };
+                if handle.inner.raft.metrics().borrow().running_state.is_err() {
+                    return;
+                }
+                let outcome = sessions.tick(handle.is_leader(), &publisher.state());
+                if outcome.rearmed > 0 {
+                    tracing::info!(target: "session", count = outcome.rearmed, "leadership gained: session TTL timers re-armed");
+                }
+                for id in outcome.expired {
+                    tracing::info!(target: "session", %id, "session TTL expired: destroying it");
+                    if let Err(e) = handle.write(Command::SessionDestroy { id: id.clone() }).await {
+                        tracing::warn!(target: "session", %id, "destroying an expired session failed: {}", e.message);
+                    }
+                }
+            }
+        });
     }
 
     /// Stops raft and waits for its core task (which releases the storage).

@@ -17,6 +17,7 @@ use proconsul_shared::{snapshot, CommandResult, State};
 use super::snapshot_store::SnapshotStore;
 use super::types::{Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::publish::Publisher;
+use crate::session::SessionRuntime;
 
 /// The index a state must have after applying up to `log_id`.
 fn state_index_of(log_id: Option<LogId>) -> u64 {
@@ -31,6 +32,8 @@ pub struct StateMachine {
     last_membership: StoredMembership,
     /// Distinguishes snapshots built at the same log id.
     snapshot_seq: Arc<AtomicU64>,
+    /// Session TTL timers and lock-delays, fed by every applied entry.
+    sessions: Arc<SessionRuntime>,
 }
 
 impl StateMachine {
@@ -42,6 +45,7 @@ impl StateMachine {
             last_applied: None,
             last_membership: StoredMembership::default(),
             snapshot_seq: Arc::default(),
+            sessions: Arc::new(SessionRuntime::new()),
         };
         if let Some(stored) = sm.snapshots.load()? {
             let state = decode_state(&stored.meta, &stored.data)?;
@@ -53,6 +57,12 @@ impl StateMachine {
             sm.adopt(&stored.meta, state);
         }
         Ok(sm)
+    }
+
+    /// The session runtime this state machine feeds (the leader's write
+    /// queue consults its lock-delays; its driver expires sessions).
+    pub fn sessions(&self) -> Arc<SessionRuntime> {
+        self.sessions.clone()
     }
 
     /// Makes `state` (covering `meta`) the current state.
@@ -101,7 +111,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for entry in entries {
             let index = entry.log_id.index;
             let result = match &entry.payload {
-                EntryPayload::Normal(command) => self.publisher.apply(index, Some(command)),
+                EntryPayload::Normal(command) => {
+                    let before = SessionRuntime::needs_state_before(command)
+                        .then(|| self.publisher.state())
+                        .filter(|state| !state.sessions.is_empty());
+                    let result = self.publisher.apply(index, Some(command));
+                    let after = before.as_ref().map(|_| self.publisher.state());
+                    let states = before.as_ref().zip(after.as_ref());
+                    self.sessions.observe_apply(index, command, &result, states);
+                    result
+                }
                 EntryPayload::Blank => self.publisher.apply(index, None),
                 EntryPayload::Membership(membership) => {
                     self.last_membership = StoredMembership::new(Some(entry.log_id), membership.clone());

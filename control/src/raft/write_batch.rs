@@ -124,6 +124,8 @@ pub fn fan_out(answer: WriteAnswer, members: usize) -> Vec<WriteAnswer> {
 #[derive(Clone)]
 pub struct WriteBatcher {
     queue: mpsc::Sender<QueuedWrite>,
+    /// Lock-delays consulted before a `KvLock` is proposed.
+    sessions: Option<Arc<crate::session::SessionRuntime>>,
 }
 
 impl WriteBatcher {
@@ -131,7 +133,17 @@ impl WriteBatcher {
     pub fn start(raft: Raft) -> WriteBatcher {
         let (queue, queued) = mpsc::channel(QUEUED_WRITES_MAX);
         tokio::spawn(run(raft, queued));
-        WriteBatcher { queue }
+        WriteBatcher { queue, sessions: None }
+    }
+
+    /// This queue with the server's session runtime: a `KvLock` of a key
+    /// under lock-delay answers `Bool(false)` at the last applied index
+    /// without being proposed (Consul's leader-side check).
+    pub fn with_sessions(self, sessions: Arc<crate::session::SessionRuntime>) -> WriteBatcher {
+        WriteBatcher {
+            sessions: Some(sessions),
+            ..self
+        }
     }
 
     /// A replicated write, committed with whatever else is queued. Answers
@@ -141,6 +153,11 @@ impl WriteBatcher {
     /// timeout ([`WRITE_WAIT_MS_MAX`]) or when raft stopped.
     pub async fn write(&self, command: Command) -> WriteAnswer {
         write_answer::check_command_size(&command)?;
+        if let (Some(sessions), Command::KvLock { key, .. }) = (&self.sessions, &command) {
+            if sessions.lock_delayed(key) {
+                return Ok((sessions.applied_index(), CommandResult::Bool(false)));
+            }
+        }
         let bytes = encoded_bytes(&command);
         if let Command::Batch(members) = &command {
             if members.iter().any(|m| matches!(m, Command::Batch(_))) {
@@ -332,7 +349,7 @@ mod tests {
             };
             assert!(queue.try_send(queued).is_ok());
         }
-        let batcher = WriteBatcher { queue };
+        let batcher = WriteBatcher { queue, sessions: None };
         let e = batcher.write(set("k")).await.unwrap_err();
         assert_eq!(e.status, 429);
         assert!(e.message.contains("4096 queued"), "{}", e.message);
@@ -342,14 +359,39 @@ mod tests {
     async fn a_closed_queue_answers_raft_not_running() {
         let (queue, held) = mpsc::channel(1);
         drop(held);
-        let e = WriteBatcher { queue }.write(set("k")).await.unwrap_err();
+        let e = WriteBatcher { queue, sessions: None }
+            .write(set("k"))
+            .await
+            .unwrap_err();
         assert_eq!((e.status, e.message.contains("not running")), (500, true));
+    }
+
+    #[tokio::test]
+    async fn an_acquire_under_lock_delay_answers_false_without_raft() {
+        let (queue, held) = mpsc::channel(1);
+        drop(held);
+        let sessions = Arc::new(crate::session::SessionRuntime::new());
+        sessions.record_lock_delay("locked", 15_000_000_000);
+        let batcher = WriteBatcher { queue, sessions: None }.with_sessions(sessions);
+        let lock = |key: &str| Command::KvLock {
+            key: key.into(),
+            value: Vec::new(),
+            flags: 0,
+            session: "s".into(),
+        };
+        assert_eq!(batcher.write(lock("locked")).await, Ok((0, CommandResult::Bool(false))));
+        let e = batcher.write(lock("free")).await.unwrap_err();
+        assert!(
+            e.message.contains("not running"),
+            "a free key goes to raft: {}",
+            e.message
+        );
     }
 
     #[tokio::test]
     async fn nested_batches_and_oversized_writes_are_refused_before_the_queue() {
         let (queue, _held) = mpsc::channel(1);
-        let batcher = WriteBatcher { queue };
+        let batcher = WriteBatcher { queue, sessions: None };
         let nested = Command::Batch(vec![Command::Batch(vec![set("a")])]);
         assert_eq!(batcher.write(nested).await.unwrap_err().status, 400);
         let huge = Command::KvSet {

@@ -147,13 +147,80 @@ pub fn validate(command: &Command) -> Result<(), ControlError> {
         Command::ConfigEntryDelete { kind, name, .. } => config_entry(kind, name, kind.len() + name.len()),
         Command::PreparedQueryCreate(query) | Command::PreparedQueryUpdate(query) => prepared_query(query),
         Command::PreparedQueryDelete { id } => prepared_query_id(id),
-        Command::KvLock { key: k, value: v, .. } | Command::KvUnlock { key: k, value: v, .. } => {
-            named_key(k)?;
-            value(v)
+        Command::KvLock {
+            key: k,
+            value: v,
+            session: s,
+            ..
         }
-        // Session writes are bounded by their handler (control/src/http_api/session.rs).
-        Command::SessionCreate(_) | Command::SessionDestroy { .. } => Ok(()),
+        | Command::KvUnlock {
+            key: k,
+            value: v,
+            session: s,
+            ..
+        } => {
+            named_key(k)?;
+            value(v)?;
+            session_id(s)
+        }
+        Command::SessionCreate(s) => session(s),
+        Command::SessionDestroy { id } | Command::SessionRenew { id } => session_id(id),
     }
+}
+
+/// Longest session ID accepted (a UUID is 36 bytes).
+pub const SESSION_ID_BYTES_MAX: usize = 128;
+/// Longest session `Name`.
+pub const SESSION_NAME_BYTES_MAX: usize = 1024;
+/// Most checks (node and service checks together) one session names.
+pub const SESSION_CHECKS_MAX: usize = 64;
+/// Longest check ID a session names.
+pub const SESSION_CHECK_ID_BYTES_MAX: usize = 256;
+/// A session ID: present and short.
+fn session_id(id: &str) -> Result<(), ControlError> {
+    if id.is_empty() {
+        return Err(bad_request("Missing session".into()));
+    }
+    if id.len() > SESSION_ID_BYTES_MAX {
+        return Err(bad_request(format!(
+            "Session ID too long: {} bytes exceeds the {SESSION_ID_BYTES_MAX}-byte limit",
+            id.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A new session: every field within its bound.
+fn session(s: &proconsul_shared::state::Session) -> Result<(), ControlError> {
+    session_id(&s.id)?;
+    if s.node.is_empty() || s.node.len() > NODE_FIELD_BYTES_MAX {
+        return Err(bad_request(format!(
+            "Session node must be 1 to {NODE_FIELD_BYTES_MAX} bytes"
+        )));
+    }
+    if s.name.len() > SESSION_NAME_BYTES_MAX {
+        return Err(bad_request(format!(
+            "Session name too long: {} bytes exceeds the {SESSION_NAME_BYTES_MAX}-byte limit",
+            s.name.len()
+        )));
+    }
+    let checks = s.node_checks.len() + s.service_checks.len();
+    if checks > SESSION_CHECKS_MAX {
+        return Err(bad_request(format!(
+            "Session names too many checks: {checks} > {SESSION_CHECKS_MAX}"
+        )));
+    }
+    let ids = s.node_checks.iter().chain(s.service_checks.iter().map(|c| &c.id));
+    if let Some(id) = ids.into_iter().find(|id| id.len() > SESSION_CHECK_ID_BYTES_MAX) {
+        return Err(bad_request(format!(
+            "Session check ID too long: {} bytes exceeds the {SESSION_CHECK_ID_BYTES_MAX}-byte limit",
+            id.len()
+        )));
+    }
+    if s.ttl.len() > 32 {
+        return Err(bad_request(format!("Invalid Session TTL '{}'", s.ttl)));
+    }
+    Ok(())
 }
 
 /// A config entry write: a kind and a name, within
@@ -452,5 +519,72 @@ mod tests {
         let mut big = check;
         big.output = "x".repeat(REGISTRATION_CHECK_BYTES_MAX + 1);
         assert_eq!(validate(&reg(None, vec![big])).unwrap_err().status, 413);
+    }
+
+    #[test]
+    fn session_writes_are_bounded() {
+        use proconsul_shared::state::{Session, SessionBehavior, SessionServiceCheck};
+        let ok = Session {
+            id: "11111111-1111-1111-1111-111111111111".into(),
+            name: "n".into(),
+            node: "node1".into(),
+            lock_delay_ns: 15_000_000_000,
+            behavior: SessionBehavior::Release,
+            ttl: "30s".into(),
+            node_checks: vec!["serfHealth".into()],
+            service_checks: Vec::new(),
+            create_index: 0,
+            modify_index: 0,
+        };
+        assert_eq!(validate(&Command::SessionCreate(ok.clone())), Ok(()));
+        let too_many = Session {
+            service_checks: vec![
+                SessionServiceCheck {
+                    id: "c".into(),
+                    namespace: String::new()
+                };
+                SESSION_CHECKS_MAX
+            ],
+            ..ok.clone()
+        };
+        let bad = [
+            Session {
+                id: String::new(),
+                ..ok.clone()
+            },
+            Session {
+                id: "x".repeat(SESSION_ID_BYTES_MAX + 1),
+                ..ok.clone()
+            },
+            Session {
+                node: String::new(),
+                ..ok.clone()
+            },
+            Session {
+                name: "x".repeat(SESSION_NAME_BYTES_MAX + 1),
+                ..ok.clone()
+            },
+            Session {
+                node_checks: vec!["x".repeat(SESSION_CHECK_ID_BYTES_MAX + 1)],
+                ..ok.clone()
+            },
+            too_many,
+        ];
+        for s in bad {
+            assert_eq!(validate(&Command::SessionCreate(s)).unwrap_err().status, 400);
+        }
+        assert_eq!(
+            validate(&Command::SessionRenew { id: String::new() })
+                .unwrap_err()
+                .message,
+            "Missing session"
+        );
+        let lock = Command::KvLock {
+            key: "k".into(),
+            value: Vec::new(),
+            flags: 0,
+            session: "y".repeat(SESSION_ID_BYTES_MAX + 1),
+        };
+        assert_eq!(validate(&lock).unwrap_err().status, 400);
     }
 }

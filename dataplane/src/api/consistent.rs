@@ -51,7 +51,10 @@ pub fn needs_read_barrier(req: &ApiRequest<'_>) -> bool {
         | Route::Config
         | Route::CatalogGatewayServices
         | Route::Query
-        | Route::QuerySpecific => reads,
+        | Route::QuerySpecific
+        | Route::SessionInfo
+        | Route::SessionNode
+        | Route::SessionList => reads,
         _ => false,
     }
 }

@@ -34,6 +34,7 @@ pub mod response;
 pub mod route;
 pub mod row_filter;
 pub mod selectors;
+pub mod session;
 pub mod shapes;
 pub mod status;
 pub mod txn;
@@ -135,6 +136,11 @@ pub fn handle(req: &ApiRequest<'_>, view: &View, leader: LeaderStatus) -> Outcom
         Route::Config if req.method == Method::Delete => forwarded::forward_whole(req),
         Route::Config => config::get_or_list(req, rest, view, leader),
         Route::CatalogGatewayServices => config::gateway_services(req, rest, view, leader),
+        Route::SessionWrite => session::write(req),
+        Route::SessionInfo => session::info(req, rest, view, leader),
+        Route::SessionNode => session::node(req, rest, view, leader),
+        Route::SessionList => session::list(req, view, leader),
+        Route::HealthIngress => health::ingress(req, rest, view, leader),
     }
 }
 
@@ -201,32 +207,6 @@ pub(crate) fn read_outcome(
             min_index: opts.min_index,
             wait: blocking::blocking_wait(opts.wait_ns, agent),
             watch: watch(),
-        });
-    }
-    Outcome::Ready(render())
-}
-
-/// [`read_outcome`] for a result governed by a table that has no watch
-/// item of its own (prepared queries, config entries): the read parks on
-/// [`WatchItem::Everything`](crate::blocking::WatchItem::Everything), whose
-/// threshold must be the *state* index. With the client's index there it
-/// would be woken at once (the state index is already past it) and park
-/// again, spinning until its deadline; with the state index, the next
-/// write of any kind wakes it and a wake-up that did not move
-/// `result_index` parks again at the new state index.
-pub(crate) fn table_read_outcome(
-    req: &ApiRequest<'_>,
-    opts: &QueryOptions<'_>,
-    result_index: u64,
-    state_index: u64,
-    agent: &AgentInfo,
-    render: impl FnOnce() -> Response,
-) -> Outcome {
-    if req.may_block && opts.min_index > 0 && result_index.max(1) <= opts.min_index {
-        return Outcome::Block(Block {
-            min_index: state_index,
-            wait: blocking::blocking_wait(opts.wait_ns, agent),
-            watch: crate::blocking::WatchSet::one(crate::blocking::WatchItem::Everything),
         });
     }
     Outcome::Ready(render())

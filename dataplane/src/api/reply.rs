@@ -48,6 +48,8 @@ pub fn render_reply(kind: ReplyKind, result: Result<ControlReply, ControlError>,
         (ReplyKind::Bool { pretty }, Ok(ControlReply::Written { result, .. })) => match result {
             CommandResult::Bool(value) => bool_response(value, pretty),
             CommandResult::Done => bool_response(true, pretty),
+            // A state-machine refusal (`?acquire=` with an unknown session).
+            CommandResult::Failed(why) => Response::text(500, why),
             other => unexpected(&other),
         },
         (ReplyKind::Txn { pretty }, Ok(ControlReply::Written { result, .. })) => match result {

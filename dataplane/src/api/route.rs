@@ -48,6 +48,17 @@ pub enum Route {
     CatalogConnect,
     /// `GET /v1/health/connect/<service>`.
     HealthConnect,
+    /// `PUT /v1/session/create`, `/v1/session/destroy/<id>`,
+    /// `/v1/session/renew/<id>`: forwarded to the control plane.
+    SessionWrite,
+    /// `GET /v1/session/info/<id>`.
+    SessionInfo,
+    /// `GET /v1/session/node/<node>`.
+    SessionNode,
+    /// `GET /v1/session/list`.
+    SessionList,
+    /// `GET /v1/health/ingress/<service>`.
+    HealthIngress,
 }
 
 impl Route {
@@ -248,6 +259,48 @@ pub const ENDPOINTS: &[Endpoint] = &[
         methods: &[Method::Get, Method::Put, Method::Post, Method::Delete],
         allow: "OPTIONS,GET,PUT,POST,DELETE",
     },
+    Endpoint {
+        pattern: "/v1/session/create",
+        route: Route::SessionWrite,
+        methods: &[Method::Put],
+        allow: "OPTIONS,PUT",
+    },
+    Endpoint {
+        pattern: "/v1/session/destroy/",
+        route: Route::SessionWrite,
+        methods: &[Method::Put],
+        allow: "OPTIONS,PUT",
+    },
+    Endpoint {
+        pattern: "/v1/session/renew/",
+        route: Route::SessionWrite,
+        methods: &[Method::Put],
+        allow: "OPTIONS,PUT",
+    },
+    Endpoint {
+        pattern: "/v1/session/info/",
+        route: Route::SessionInfo,
+        methods: GET,
+        allow: "OPTIONS,GET",
+    },
+    Endpoint {
+        pattern: "/v1/session/node/",
+        route: Route::SessionNode,
+        methods: GET,
+        allow: "OPTIONS,GET",
+    },
+    Endpoint {
+        pattern: "/v1/session/list",
+        route: Route::SessionList,
+        methods: GET,
+        allow: "OPTIONS,GET",
+    },
+    Endpoint {
+        pattern: "/v1/health/ingress/",
+        route: Route::HealthIngress,
+        methods: GET,
+        allow: "OPTIONS,GET",
+    },
 ];
 
 /// The method list of read-only endpoints.
@@ -359,6 +412,39 @@ mod tests {
         assert_eq!((e.route, rest), (Route::QuerySpecific, "abc/execute"));
         assert!(e.allows(Method::Put) && e.allows(Method::Delete) && !e.allows(Method::Post));
         assert!(resolve("/v1/queryx").is_none());
+    }
+
+    #[test]
+    fn session_routes() {
+        let cases = [
+            ("/v1/session/create", Route::SessionWrite, ""),
+            ("/v1/session/destroy/abc", Route::SessionWrite, "abc"),
+            ("/v1/session/renew/abc", Route::SessionWrite, "abc"),
+            ("/v1/session/info/abc", Route::SessionInfo, "abc"),
+            ("/v1/session/info/", Route::SessionInfo, ""),
+            ("/v1/session/node/n1", Route::SessionNode, "n1"),
+            ("/v1/session/list", Route::SessionList, ""),
+        ];
+        for (path, route, rest) in cases {
+            let (e, got) = resolve(path).unwrap_or_else(|| panic!("{path} resolves"));
+            assert_eq!((e.route, got), (route, rest), "{path}");
+        }
+        let (create, _) = resolve("/v1/session/create").unwrap();
+        assert!(create.allows(Method::Put) && !create.allows(Method::Get));
+        let (list, _) = resolve("/v1/session/list").unwrap();
+        assert!(list.allows(Method::Get) && !list.allows(Method::Put));
+        for path in [
+            "/v1/session/nope",
+            "/v1/session/",
+            "/v1/session/create/x",
+            "/v1/session/listx",
+        ] {
+            assert!(resolve(path).is_none(), "{path} is not an endpoint");
+        }
+        assert!(
+            !Route::SessionWrite.is_forwarded_whole(),
+            "session writes check PUT here"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use imbl::OrdMap;
+use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
 
 /// One key as Consul's `DirEntry` describes it.
@@ -30,6 +30,9 @@ pub struct KvTable {
     tombstones: OrdMap<Arc<str>, u64>,
     /// Highest index of any KV change (writes and deletes).
     table_index: u64,
+    /// The keys each session holds (`Session` set), kept by `put` and the
+    /// deletes so that invalidating a session finds its keys without a scan.
+    locks: OrdMap<Arc<str>, OrdSet<Arc<str>>>,
 }
 
 impl KvTable {
@@ -96,13 +99,47 @@ impl KvTable {
             None => Arc::from(entry.key.as_str()),
         };
         self.tombstones.remove(entry.key.as_str());
+        let old_session = self.entries.get(&key).and_then(|e| e.session.clone());
+        if old_session != entry.session {
+            if let Some(old) = &old_session {
+                self.unlock_key(old, &key);
+            }
+            if let Some(new) = &entry.session {
+                self.locks
+                    .entry(Arc::from(new.as_str()))
+                    .or_default()
+                    .insert(key.clone());
+            }
+        }
         self.entries.insert(key, Arc::new(entry));
+    }
+
+    /// The keys `session` holds, in key order.
+    pub fn keys_held_by<'a>(&'a self, session: &str) -> impl Iterator<Item = &'a Arc<str>> + 'a {
+        self.locks.get(session).into_iter().flat_map(|keys| keys.iter())
+    }
+
+    /// How many keys `session` holds.
+    pub fn held_count(&self, session: &str) -> usize {
+        self.locks.get(session).map_or(0, |keys| keys.len())
+    }
+
+    fn unlock_key(&mut self, session: &str, key: &str) {
+        if let Some(keys) = self.locks.get_mut(session) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.locks.remove(session);
+            }
+        }
     }
 
     /// Deletes one key at `index`, leaving a tombstone. Returns whether it existed.
     pub fn delete(&mut self, key: &str, index: u64) -> bool {
         match self.entries.remove_with_key(key) {
-            Some((k, _)) => {
+            Some((k, old)) => {
+                if let Some(session) = &old.session {
+                    self.unlock_key(session, &k);
+                }
                 self.bump(index);
                 self.tombstones.insert(k, index);
                 true
@@ -120,7 +157,11 @@ impl KvTable {
             .map(|(k, _)| k.clone())
             .collect();
         for k in &keys {
-            self.entries.remove(k.as_ref());
+            if let Some(old) = self.entries.remove(k.as_ref()) {
+                if let Some(session) = &old.session {
+                    self.unlock_key(session, k);
+                }
+            }
             self.tombstones.insert(k.clone(), index);
         }
         if !keys.is_empty() {
@@ -143,7 +184,14 @@ impl KvTable {
             ..Default::default()
         };
         for e in entries {
-            t.entries.insert(Arc::from(e.key.as_str()), Arc::new(e));
+            let key: Arc<str> = Arc::from(e.key.as_str());
+            if let Some(session) = &e.session {
+                t.locks
+                    .entry(Arc::from(session.as_str()))
+                    .or_default()
+                    .insert(key.clone());
+            }
+            t.entries.insert(key, Arc::new(e));
         }
         for (k, i) in tombstones {
             t.tombstones.insert(Arc::from(k), i);

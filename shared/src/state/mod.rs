@@ -40,6 +40,7 @@ pub use prepared_query::{
     PREPARED_QUERIES_MAX, PREPARED_QUERY_BYTES_MAX, TEMPLATE_BY_ID_ERROR, TEMPLATE_TYPE_NAME_PREFIX_MATCH,
 };
 pub use session::{Session, SessionBehavior, SessionServiceCheck, SessionTable};
+pub use session_apply::{SESSIONS_MAX, SESSION_HELD_KEYS_MAX};
 pub use virtual_ip::{
     virtual_ip_at, VirtualIpAssignment, VirtualIpTable, VirtualIpsExhausted, VIRTUAL_IP_BASE, VIRTUAL_IP_OFFSET_MAX,
 };
@@ -108,6 +109,16 @@ impl State {
     /// state's index, appending its delta ops to `ops`.
     fn apply_at(&mut self, index: u64, command: &Command, ops: &mut Vec<DeltaOp>) -> CommandResult {
         debug_assert_eq!(self.index, index, "apply_at runs after advance");
+        let ops_start = ops.len();
+        let result = self.apply_one(index, command, ops);
+        // Catalog changes (a critical or deleted check, a deleted service
+        // or node) invalidate the sessions that depend on them, in the
+        // same entry (`session_apply.rs`).
+        self.invalidate_sessions_after(index, ops_start, ops);
+        result
+    }
+
+    fn apply_one(&mut self, index: u64, command: &Command, ops: &mut Vec<DeltaOp>) -> CommandResult {
         match command {
             Command::Batch(_) => unreachable!("apply_command handles batches; members are never batches"),
             Command::KvSet { key, value, flags } => {
@@ -163,7 +174,7 @@ impl State {
             }
             Command::Txn { ops: txn_ops } => {
                 let mut scratch = self.kv.clone();
-                match txn::evaluate(&mut scratch, txn_ops, index) {
+                match txn::evaluate(&mut scratch, &self.sessions, txn_ops, index) {
                     Ok((results, txn_deltas)) => {
                         self.kv = scratch;
                         ops.extend(txn_deltas);
@@ -223,7 +234,8 @@ impl State {
             Command::SessionCreate(_)
             | Command::SessionDestroy { .. }
             | Command::KvLock { .. }
-            | Command::KvUnlock { .. } => self.apply_session_command(index, command, ops),
+            | Command::KvUnlock { .. }
+            | Command::SessionRenew { .. } => self.apply_session_command(index, command, ops),
         }
     }
 
@@ -326,3 +338,6 @@ mod catalog_tests;
 
 #[cfg(test)]
 mod connect_tests;
+
+#[cfg(test)]
+mod session_tests;

@@ -275,23 +275,43 @@ fn put_refusals() {
 }
 
 #[test]
-fn sessions_are_unknown() {
+fn acquire_and_release_are_forwarded_as_lock_writes() {
+    let (command, reply) = forwarded(run(&sample(), "PUT", "/v1/kv/k", "acquire=adf4238a&flags=7", b"v"));
     assert_eq!(
-        refused(run(&sample(), "PUT", "/v1/kv/k", "acquire=adf4238a", b"v")),
-        (500, r#"invalid session "adf4238a""#.into())
+        command,
+        Command::KvLock {
+            key: "k".into(),
+            value: b"v".to_vec(),
+            flags: 7,
+            session: "adf4238a".into(),
+        }
     );
+    assert_eq!(reply, ReplyKind::Bool { pretty: false });
+    let (command, _) = forwarded(run(&sample(), "PUT", "/v1/kv/web/a", "release=adf4238a", b""));
     assert_eq!(
-        refused(run(&sample(), "PUT", "/v1/kv/k", "acquire=", b"v")),
-        (500, "missing session".into())
+        command,
+        Command::KvUnlock {
+            key: "web/a".into(),
+            value: Vec::new(),
+            flags: 0,
+            session: "adf4238a".into(),
+        }
     );
+}
+
+#[test]
+fn acquire_and_release_without_a_session_are_refused() {
+    for query in ["acquire=", "release", "release="] {
+        assert_eq!(
+            refused(run(&sample(), "PUT", "/v1/kv/k", query, b"")),
+            (500, "missing session".into()),
+            "{query}"
+        );
+    }
     assert_eq!(
-        refused(run(&sample(), "PUT", "/v1/kv/web/a", "release=adf4238a", b"")),
-        (200, "false".into()),
-        "nothing is held by an unknown session"
-    );
-    assert_eq!(
-        refused(run(&sample(), "PUT", "/v1/kv/k", "release", b"")),
-        (500, "missing session".into())
+        refused(run(&sample(), "PUT", "/v1/kv/k", "acquire=s&flags=x", b"")),
+        (500, r#"strconv.ParseUint: parsing "x": invalid syntax"#.into()),
+        "flags are checked first"
     );
 }
 

@@ -4,7 +4,6 @@
 use proconsul_shared::ipc::messages::ControlOp;
 use proconsul_shared::Command;
 
-use crate::api::go_quote::go_quote;
 use crate::api::json::JsonWriter;
 use crate::api::params::{parse_go_uint, QueryOptions};
 use crate::api::response::Response;
@@ -37,18 +36,39 @@ pub fn put(req: &ApiRequest<'_>, key: &str, opts: &QueryOptions<'_>, view: &View
         return Outcome::Ready(refused);
     }
     let pretty = req.pretty(view.agent.pretty_json);
-    if let Some(session) = req.query.get("acquire") {
-        // No session exists in this state model, so every session is
-        // unknown: Consul's state store answers exactly this.
-        return Outcome::Ready(unknown_session(session));
-    }
-    if let Some(session) = req.query.get("release") {
-        if session.is_empty() {
-            return Outcome::Ready(Response::text(500, "missing session"));
-        }
-        // Consul answers `false` when the key is not held by that session;
-        // without sessions no key is ever held.
-        return Outcome::Ready(bool_response(false, pretty));
+    // `?acquire=` / `?release=`: the state machine decides (an unknown
+    // session fails with Consul's `invalid session "<id>"`, a key held by
+    // another session answers `false`); the leader answers `false` without
+    // a raft round while the key is under lock-delay.
+    let lock = |session: &str| (!session.is_empty()).then(|| session.to_string());
+    let lock_command = if let Some(session) = req.query.get("acquire") {
+        let Some(session) = lock(session) else {
+            return Outcome::Ready(missing_session());
+        };
+        Some(Command::KvLock {
+            key: key.to_string(),
+            value: req.body.to_vec(),
+            flags,
+            session,
+        })
+    } else if let Some(session) = req.query.get("release") {
+        let Some(session) = lock(session) else {
+            return Outcome::Ready(missing_session());
+        };
+        Some(Command::KvUnlock {
+            key: key.to_string(),
+            value: req.body.to_vec(),
+            flags,
+            session,
+        })
+    } else {
+        None
+    };
+    if let Some(command) = lock_command {
+        return Outcome::Forward(Forward {
+            op: ControlOp::Write(command),
+            reply: ReplyKind::Bool { pretty },
+        });
     }
     let key = key.to_string();
     let value = req.body.to_vec();
@@ -107,12 +127,10 @@ fn conflicting_flags(req: &ApiRequest<'_>, flags: &[&str]) -> Option<Response> {
     (present > 1).then(|| Response::text(400, format!("Conflicting flags: {}\n", req.query.encode())))
 }
 
-/// What Consul's state store answers for a lock with an unknown session.
-fn unknown_session(session: &str) -> Response {
-    if session.is_empty() {
-        return Response::text(500, "missing session");
-    }
-    Response::text(500, format!("invalid session {}", go_quote(session)))
+/// What Consul's state store answers for a lock or unlock without a
+/// session.
+fn missing_session() -> Response {
+    Response::text(500, "missing session")
 }
 
 /// `true` / `false` as Consul's KV writes answer.

@@ -12,11 +12,13 @@ mod check;
 mod node;
 mod service;
 mod service_entry;
+mod session;
 
 pub use check::{write_check_definition, write_health_check};
 pub use node::write_node;
 pub use service::{write_catalog_service, write_node_service};
 pub use service_entry::write_service_entry;
+pub use session::{write_session, SESSION_BYTES_ESTIMATE};
 
 use std::collections::BTreeMap;
 
