@@ -1,7 +1,8 @@
 //! Config entries (`/v1/config`, HTTP.md §14) and `.ingress` DNS (DNS.md
 //! §1) against the real binary: put/get/list/delete with and without
 //! `?cas=`, Consul's error answers, a blocking read woken by a write, and
-//! an ingress gateway answering for the services its entry lists.
+//! an ingress gateway answering for the services its entry lists (DNS and
+//! `/v1/health/ingress/<service>`).
 
 mod common;
 
@@ -207,6 +208,35 @@ fn ingress_dns_answers_with_the_gateways() {
         ResponseCode::NXDomain,
         "not listed: {answer}"
     );
+
+    // /v1/health/ingress/<service>: the gateway's health entries, blocking.
+    let r = agent.get("/v1/health/ingress/web");
+    r.expect_status(200);
+    let entries = r.json();
+    assert_eq!(entries.as_array().unwrap().len(), 1, "{entries}");
+    assert_eq!(entries[0]["Node"]["Node"], "edge");
+    assert_eq!(entries[0]["Service"]["Kind"], "ingress-gateway");
+    assert_eq!(entries[0]["Service"]["Port"], 21000);
+    assert_eq!(agent.get("/v1/health/ingress/db").json(), json!([]));
+    let index = r.index();
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let started = Instant::now();
+            let r = agent.get(&format!("/v1/health/ingress/web?passing&index={index}&wait=5s"));
+            (r, started.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        agent.kv_put("unrelated", b"x");
+        register(
+            &agent,
+            json!({"Node": "edge", "Address": "127.0.0.20",
+                   "Check": {"CheckID": "gw-alive", "Name": "gw", "ServiceID": "gw", "Status": "critical"}}),
+        );
+        let (r, waited) = waiter.join().unwrap();
+        assert!(r.index() > index, "woken by the gateway's check");
+        assert!(waited < Duration::from_secs(4), "{waited:?}");
+        assert_eq!(r.json(), json!([]), "?passing drops the critical gateway");
+    });
 
     agent.delete("/v1/config/ingress-gateway/gw").expect_status(200);
     let answer = agent.dns_udp("web.ingress.consul", RecordType::A);

@@ -320,3 +320,108 @@ fn execute_filters_templates_and_dns() {
         assert_eq!(of_type(&m.authorities, RecordType::SOA).len(), 1, "{unknown}");
     }
 }
+
+#[test]
+fn a_blocking_list_sleeps_through_kv_writes() {
+    let agent = AgentSpec::dev().spawn();
+    create(&agent, &json!({"Name": "web-q", "Service": {"Service": "web"}}));
+    let before = agent.get("/v1/query").index();
+    std::thread::scope(|scope| {
+        let blocked = scope.spawn(|| {
+            let started = Instant::now();
+            let r = agent.get(&format!("/v1/query?index={before}&wait=1500ms"));
+            (r, started.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        for i in 0..5 {
+            agent.kv_put(&format!("unrelated/{i}"), b"x");
+        }
+        let (r, waited) = blocked.join().unwrap();
+        r.expect_status(200);
+        assert_eq!(r.index(), before, "KV writes do not move the query table");
+        assert!(
+            waited >= Duration::from_millis(1400),
+            "slept through the KV writes until its wait ended: {waited:?}"
+        );
+    });
+}
+
+/// The first node `target` executes to.
+fn first_node(agent: &Agent, target: &str) -> String {
+    let r = agent.get(target);
+    r.expect_status(200);
+    r.json()["Nodes"][0]["Node"]["Node"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn ignored_checks_reach_dns_and_near_ip_sorts_by_the_client() {
+    let agent = AgentSpec::dev().spawn();
+    register(&agent, "n1", "10.7.0.1", &[], "passing");
+    register(&agent, "n2", "10.7.0.2", &[], "critical");
+    register(&agent, "n3", "10.7.0.3", &[], "passing");
+    // IgnoreCheckIDs: n2 is critical only through the ignored check.
+    create(
+        &agent,
+        &json!({"Name": "lenient", "Service": {"Service": "web", "IgnoreCheckIDs": ["web-check"]}}),
+    );
+    assert_eq!(executed_nodes(&agent, "/v1/query/lenient/execute"), ["n1", "n2", "n3"]);
+    ask_until_answered(&agent, "lenient.query.consul.", RecordType::A);
+    // Over TCP: UDP answers stop at `udp_answer_limit` (3) records.
+    let m = agent.dns_tcp("lenient.query.consul.", RecordType::A);
+    let mut ips: Vec<String> = of_type(&m.answers, RecordType::A)
+        .iter()
+        .map(|r| match &r.data {
+            RData::A(a) => a.0.to_string(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    ips.sort();
+    assert_eq!(
+        ips,
+        ["10.7.0.1", "10.7.0.2", "10.7.0.3"],
+        "DNS answers what HTTP execute does"
+    );
+    create(&agent, &json!({"Name": "strict", "Service": {"Service": "web"}}));
+    ask_until_answered(&agent, "strict.query.consul.", RecordType::A);
+    let m = agent.dns_tcp("strict.query.consul.", RecordType::A);
+    assert_eq!(
+        of_type(&m.answers, RecordType::A).len(),
+        2,
+        "n2 left out without the ignore"
+    );
+
+    // A `web` instance on a node at the address this client connects from.
+    let client_ip = std::net::TcpStream::connect(agent.http_addr())
+        .and_then(|probe| probe.local_addr())
+        .expect("a probe connection")
+        .ip()
+        .to_string();
+    let own = "client-node".to_string();
+    register(&agent, &own, &client_ip, &[], "passing");
+    // A node written after the others that sorts before them once killed
+    // the serving core building this set: ask again.
+    ask_until_answered(&agent, "lenient.query.consul.", RecordType::A);
+    let m = agent.dns_tcp("lenient.query.consul.", RecordType::A);
+    assert_eq!(
+        of_type(&m.answers, RecordType::A).len(),
+        4,
+        "the client's node joined the set"
+    );
+
+    // near=_ip: the instance on the client's node comes first, every time;
+    // without it the order is shuffled.
+    for _ in 0..16 {
+        assert_eq!(first_node(&agent, "/v1/query/lenient/execute?near=_ip"), own);
+    }
+    create(
+        &agent,
+        &json!({"Name": "near-ip", "Service": {"Service": "web", "Near": "_ip"}}),
+    );
+    for _ in 0..16 {
+        assert_eq!(first_node(&agent, "/v1/query/near-ip/execute"), own, "the query's Near");
+    }
+    let firsts: std::collections::BTreeSet<String> = (0..48)
+        .map(|_| first_node(&agent, "/v1/query/lenient/execute"))
+        .collect();
+    assert!(firsts.len() > 1, "shuffled per request without near: {firsts:?}");
+}

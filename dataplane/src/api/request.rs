@@ -1,5 +1,7 @@
 //! What a handler sees of a request: method, decoded path, query, body.
 
+use std::net::IpAddr;
+
 use crate::http::query::Query;
 
 /// The HTTP methods the API distinguishes.
@@ -50,6 +52,9 @@ pub struct ApiRequest<'a> {
     /// Whether a blocking read may park (`false` once the blocking driver
     /// wants the answer now: the wait timed out or the core is overloaded).
     pub may_block: bool,
+    /// The client's address (`near=_ip` in prepared query execution),
+    /// when the connection knows it.
+    pub peer_ip: Option<IpAddr>,
 }
 
 impl<'a> ApiRequest<'a> {
@@ -64,6 +69,7 @@ impl<'a> ApiRequest<'a> {
             header_token: None,
             body,
             may_block: true,
+            peer_ip: None,
         }
     }
 
@@ -72,6 +78,12 @@ impl<'a> ApiRequest<'a> {
     pub fn with_forwarding(mut self, raw_query: &'a str, header_token: Option<&'a str>) -> ApiRequest<'a> {
         self.raw_query = raw_query;
         self.header_token = header_token;
+        self
+    }
+
+    /// Sets the client's address.
+    pub fn with_peer_ip(mut self, peer_ip: Option<IpAddr>) -> ApiRequest<'a> {
+        self.peer_ip = peer_ip;
         self
     }
 

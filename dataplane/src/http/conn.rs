@@ -62,6 +62,7 @@ async fn run(core: &Core, stream: &mut TcpStream, timeouts: Timeouts) -> io::Res
     let mut continue_sent = false;
     // When the bytes of the request now at the front began to arrive.
     let mut partial_since: Option<Instant> = None;
+    let peer_ip = stream.peer_addr().ok().map(|peer| peer.ip());
     loop {
         let mut consumed = 0;
         let mut answered = 0;
@@ -76,7 +77,7 @@ async fn run(core: &Core, stream: &mut TcpStream, timeouts: Timeouts) -> io::Res
                     continue_sent = false;
                     answered_any = true;
                     let keep_alive = request.keep_alive;
-                    let step = respond(core, &request, &mut out).await;
+                    let step = respond(core, &request, peer_ip, &mut out).await;
                     consumed += used;
                     answered += 1;
                     let flow = match step {

@@ -63,7 +63,7 @@ impl ParkedRequest {
 
 /// Answers `request`, appending the response to `out`, or hands back a
 /// blocking read that has to park.
-pub async fn respond(core: &Core, request: &Request<'_>, out: &mut Vec<u8>) -> Step {
+pub async fn respond(core: &Core, request: &Request<'_>, peer_ip: Option<std::net::IpAddr>, out: &mut Vec<u8>) -> Step {
     let framing = Framing {
         version_minor: request.version_minor,
         keep_alive: request.keep_alive,
@@ -89,8 +89,9 @@ pub async fn respond(core: &Core, request: &Request<'_>, out: &mut Vec<u8>) -> S
         }
     };
     let api_request = ApiRequest::new(request.method, &target.path, target.query, &request.body)
-        .with_forwarding(target.raw_query, request.token);
-    if shareable(request.method, target.raw_query) {
+        .with_forwarding(target.raw_query, request.token)
+        .with_peer_ip(peer_ip);
+    if shareable(request.method, target.raw_query) && !crate::api::query::answers_per_request(&target.path) {
         if let Some(step) = respond_shared(core, request, &api_request, framing, out) {
             return step;
         }

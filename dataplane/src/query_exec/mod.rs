@@ -17,7 +17,7 @@ use std::sync::Arc;
 use proconsul_shared::state::{PreparedQuery, Resolved, TEMPLATE_BY_ID_ERROR};
 use proconsul_shared::State;
 
-pub use select::{matching, select, Source};
+pub use select::{counted_status, matching, select, Source};
 
 /// Consul's text for an unknown query (`404` over HTTP).
 pub const QUERY_NOT_FOUND: &str = "Query not found";

@@ -12,9 +12,10 @@
 //! source address), that node's instance moves first if it is among the
 //! first ten (Consul's order without network coordinates). `limit` trims.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use proconsul_shared::state::{CheckStatus, ServiceInstance, ServiceQuery};
+use proconsul_shared::state::{CheckStatus, Node, ServiceInstance, ServiceQuery};
 use proconsul_shared::State;
 
 use crate::dns::rng::Rng;
@@ -32,7 +33,7 @@ pub struct Source<'a> {
     /// This agent's node name (for `_agent`).
     pub agent_node: &'a str,
     /// The client's IP (for `_ip`), when known.
-    pub ip: Option<&'a str>,
+    pub ip: Option<IpAddr>,
     /// Most instances returned (0 = all).
     pub limit: usize,
     /// `?connect`: answer with the service's Connect-capable instances
@@ -86,19 +87,25 @@ pub fn matching<'s>(state: &'s State, query: &ServiceQuery, connect: bool) -> Ve
         .collect()
 }
 
-/// Whether one instance passes the query's health, meta and tag filters.
-fn keeps(state: &State, query: &ServiceQuery, inst: &ServiceInstance) -> bool {
-    let Some(node) = state.nodes.get(&inst.node) else {
-        return false;
-    };
-    let worst = state
+/// An instance's health as the query judges it: the worst of its checks
+/// (node checks included) except those named in `IgnoreCheckIDs`;
+/// passing without any.
+pub fn counted_status(state: &State, query: &ServiceQuery, inst: &ServiceInstance) -> CheckStatus {
+    state
         .catalog
         .instance_checks(inst)
         .filter(|c| !query.ignore_check_ids.iter().any(|id| *id == c.check_id))
         .map(|c| c.status)
         .max()
-        .unwrap_or(CheckStatus::Passing);
-    let healthy = match worst {
+        .unwrap_or(CheckStatus::Passing)
+}
+
+/// Whether one instance passes the query's health, meta and tag filters.
+fn keeps(state: &State, query: &ServiceQuery, inst: &ServiceInstance) -> bool {
+    let Some(node) = state.nodes.get(&inst.node) else {
+        return false;
+    };
+    let healthy = match counted_status(state, query, inst) {
         CheckStatus::Passing => true,
         CheckStatus::Warning => !query.only_passing,
         CheckStatus::Critical => false,
@@ -125,9 +132,11 @@ fn near_node(state: &State, query: &ServiceQuery, source: &Source<'_>) -> Option
     match near {
         "" => None,
         "_agent" => Some(source.agent_node.to_string()).filter(|n| !n.is_empty()),
+        // Consul: the node whose address is the client's, else no sort.
         "_ip" => {
             let ip = source.ip?;
-            state.nodes.iter().find(|n| n.address == ip).map(|n| n.node.clone())
+            let at_ip = |n: &&Arc<Node>| n.address.parse::<IpAddr>().is_ok_and(|a| a == ip);
+            state.nodes.iter().find(at_ip).map(|n| n.node.clone())
         }
         node => Some(node.to_string()),
     }
@@ -277,7 +286,7 @@ mod tests {
             assert_eq!(select(&state, &by_query, &Source::default(), &mut rng)[0].node, "n3");
             let by_ip = Source {
                 near: "_ip",
-                ip: Some("10.0.0.6"),
+                ip: Some("10.0.0.6".parse().unwrap()),
                 ..Source::default()
             };
             assert_eq!(select(&state, &query("web"), &by_ip, &mut rng)[0].node, "n6");

@@ -3,7 +3,9 @@
 //! wildcard expanded into every registered service (except `consul`,
 //! which no wildcard exposes) with `FromWildcard: true`; `[]` for a
 //! gateway without an entry. Governed by the larger of the config entry
-//! and services table indexes.
+//! and services table indexes (Consul's gateway-services table moves with
+//! the gateway's config entry and with the registration or removal of a
+//! service a wildcard expands to), and parked on both.
 
 use proconsul_shared::state::{ConfigEntry, IngressListener, INGRESS_WILDCARD, KIND_INGRESS_GATEWAY};
 use proconsul_shared::State;
@@ -11,10 +13,9 @@ use proconsul_shared::State;
 use crate::api::json::JsonWriter;
 use crate::api::read::{json_body, or_answer, read_options, required_name};
 use crate::api::response::{QueryMeta, Response};
-use crate::api::{ApiRequest, Outcome};
+use crate::api::{read_outcome, ApiRequest, Outcome};
+use crate::blocking::{WatchItem, WatchSet};
 use crate::core::{LeaderStatus, View};
-
-use crate::api::table_read_outcome;
 
 /// Bytes reserved per rendered row.
 const ROW_BYTES_ESTIMATE: usize = 256;
@@ -41,7 +42,10 @@ pub fn gateway_services(req: &ApiRequest<'_>, gateway: &str, view: &View, leader
         .table_index()
         .max(state.catalog.services_table_index());
     let pretty = req.pretty(view.agent.pretty_json);
-    table_read_outcome(req, &opts, index, view.state.index(), &view.agent, || {
+    let watch = || WatchSet {
+        items: vec![WatchItem::ConfigEntries, WatchItem::Services],
+    };
+    read_outcome(req, &opts, index, &view.agent, watch, || {
         let entry = state.config_entries.get(KIND_INGRESS_GATEWAY, gateway);
         let rows = entry.map_or_else(Vec::new, |e| rows(state, e));
         let body = json_body(pretty, ROW_BYTES_ESTIMATE * rows.len() + 2, |w| {
@@ -194,5 +198,22 @@ mod tests {
     fn unknown_gateway_is_an_empty_list() {
         let (rows, _) = list(state_with(&[ingress(&[("api", &[])])]), "other");
         assert_eq!(rows, serde_json::json!([]));
+    }
+
+    #[test]
+    fn blocks_on_config_entries_and_services() {
+        let view = view_of(state_with(&[ingress(&[("api", &[])])]), agent());
+        let req = request("GET", "/v1/catalog/gateway-services/gw", "index=1&wait=1s", b"");
+        match gateway_services(&req, "gw", &view, leader()) {
+            Outcome::Block(block) => {
+                assert_eq!(block.min_index, 1);
+                assert_eq!(
+                    block.watch.items,
+                    [WatchItem::ConfigEntries, WatchItem::Services],
+                    "the entry, and the services a wildcard expands to"
+                );
+            }
+            other => panic!("expected to block, got {other:?}"),
+        }
     }
 }

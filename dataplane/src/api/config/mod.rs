@@ -4,6 +4,7 @@
 //! them. [`render`] writes an entry as Consul does; [`gateway_services`](mod@gateway_services)
 //! lists what an ingress gateway exposes.
 
+pub mod exposed;
 pub mod gateway_services;
 pub mod read;
 pub mod render;

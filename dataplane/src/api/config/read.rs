@@ -1,10 +1,12 @@
 //! `GET /v1/config/<kind>` (the entries of a kind, by name) and
 //! `GET /v1/config/<kind>/<name>` (one entry, `404` when missing), both
-//! at the config entry table's index and blocking on it.
+//! at the config entry table's index and blocking on it
+//! ([`WatchItem::ConfigEntries`]: only a config entry write wakes them).
 
 use crate::api::read::{json_body, or_answer, read_options};
 use crate::api::response::{QueryMeta, Response};
-use crate::api::{table_read_outcome, ApiRequest, Outcome};
+use crate::api::{read_outcome, ApiRequest, Outcome};
+use crate::blocking::{WatchItem, WatchSet};
 use crate::core::{LeaderStatus, View};
 
 use super::render::write_entry;
@@ -51,7 +53,8 @@ pub fn get_or_list(req: &ApiRequest<'_>, rest: &str, view: &View, leader: Leader
     let table = &view.state.config_entries;
     let index = table.table_index();
     let pretty = req.pretty(view.agent.pretty_json);
-    table_read_outcome(req, &opts, index, view.state.index(), &view.agent, || {
+    let watch = || WatchSet::one(WatchItem::ConfigEntries);
+    read_outcome(req, &opts, index, &view.agent, watch, || {
         let meta = QueryMeta::new(index, leader, opts.consistency);
         match name {
             Some(name) => match table.get(kind, name) {
@@ -93,6 +96,19 @@ mod tests {
             },
             cas: None,
         }
+    }
+
+    /// Whether applying `command` to `state` wakes a read parked on `watch`.
+    fn wakes(watch: &WatchSet, state: &proconsul_shared::State, command: &Command) -> bool {
+        let mut registry = crate::blocking::WatchRegistry::new(4);
+        let parked = registry.register(watch, ()).expect("room for one");
+        let mut next = state.clone();
+        let (_, delta) = next.apply_command(state.index() + 1, command);
+        let mut changes = crate::blocking::ChangeSet::default();
+        changes.record_delta(&delta);
+        let mut hits = Vec::new();
+        registry.affected(&changes, &mut hits);
+        hits.contains(&parked)
     }
 
     fn ready(outcome: Outcome) -> Response {
@@ -176,12 +192,21 @@ mod tests {
         let req = request("GET", "/v1/config/service-defaults", "index=1&wait=1s", b"");
         match get_or_list(&req, "service-defaults", &view, leader()) {
             Outcome::Block(block) => {
-                assert_eq!(
-                    block.min_index,
-                    view.state.index(),
-                    "the threshold of an Everything watch"
+                assert_eq!(block.min_index, 1, "parked at the client's index");
+                assert_eq!(block.watch, WatchSet::one(WatchItem::ConfigEntries));
+                let kv_write = Command::KvSet {
+                    key: "unrelated".into(),
+                    value: b"v".to_vec(),
+                    flags: 0,
+                };
+                assert!(
+                    !wakes(&block.watch, &view.state, &kv_write),
+                    "a KV write does not wake it"
                 );
-                assert_eq!(block.watch, WatchSet::one(WatchItem::Everything));
+                assert!(
+                    wakes(&block.watch, &view.state, &set("service-defaults", "api")),
+                    "a config entry write does"
+                );
             }
             other => panic!("expected to block, got {other:?}"),
         }

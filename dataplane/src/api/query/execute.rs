@@ -5,6 +5,10 @@
 //! with the shapes of `/v1/health/service`. Not blocking (Consul's
 //! execute is not either).
 //!
+//! `near=_ip` (or the query's `Near: "_ip"`) puts first the instance on
+//! the node whose address is the client's (the connection's peer; an
+//! `X-Forwarded-For` header is not read), else does not sort.
+//!
 //! Failover to other datacenters is not performed: when nothing is
 //! healthy here the answer is empty with `"Failovers": 0`.
 
@@ -58,7 +62,7 @@ pub fn execute(req: &ApiRequest<'_>, id_or_name: &str, view: &View, leader: Lead
     let source = Source {
         near: req.query.get("near").unwrap_or(""),
         agent_node: &view.agent.node_name,
-        ip: None,
+        ip: req.peer_ip,
         limit,
         // Consul: the parameter's presence turns it on.
         connect: req.query.get("connect").is_some(),

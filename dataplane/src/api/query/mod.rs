@@ -19,6 +19,14 @@ use crate::api::request::Method;
 use crate::api::{ApiRequest, Outcome};
 use crate::core::{LeaderStatus, View};
 
+/// Whether a request to `path` must be answered for itself, never from
+/// another identical request's rendering: prepared query execution
+/// shuffles per request (as Consul does) and may sort by the client's
+/// address (`near=_ip`).
+pub fn answers_per_request(path: &str) -> bool {
+    path.starts_with("/v1/query/") && path.ends_with("/execute")
+}
+
 /// `/v1/query`: `GET` lists, `POST` creates (control plane).
 pub fn collection(req: &ApiRequest<'_>, view: &View, leader: LeaderStatus) -> Outcome {
     match req.method {

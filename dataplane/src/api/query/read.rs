@@ -1,13 +1,15 @@
 //! `GET /v1/query` and `GET /v1/query/<id>`: the stored queries (a one-
 //! element list for one ID; `404 Query not found` for an unknown ID).
 //! Blocking reads (`?index=`) park until the prepared query table's index
-//! passes the client's ([`table_read_outcome`]).
+//! passes the client's, parked on [`WatchItem::PreparedQueries`] (only a
+//! prepared query write wakes them).
 
 use proconsul_shared::state::PreparedQuery;
 
 use crate::api::read::{json_body, or_answer, read_options};
 use crate::api::response::{QueryMeta, Response};
-use crate::api::{table_read_outcome, ApiRequest, Outcome};
+use crate::api::{read_outcome, ApiRequest, Outcome};
+use crate::blocking::{WatchItem, WatchSet};
 use crate::core::{LeaderStatus, View};
 use crate::query_exec::QUERY_NOT_FOUND;
 
@@ -44,7 +46,8 @@ fn answer<'q>(
     let opts = or_answer!(read_options(req, view, leader));
     let index = view.state.prepared_queries.table_index().max(1);
     let pretty = req.pretty(view.agent.pretty_json);
-    table_read_outcome(req, &opts, index, view.state.index(), &view.agent, || {
+    let watch = || WatchSet::one(WatchItem::PreparedQueries);
+    read_outcome(req, &opts, index, &view.agent, watch, || {
         let body = json_body(pretty, QUERY_BYTES_ESTIMATE * count + 2, |w| {
             w.begin_array();
             for q in queries {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use proconsul_shared::state::PreparedQuery;
 
 use crate::api::json::JsonWriter;
+use crate::api::shapes::write_string_map;
 
 /// Writes one query object.
 pub fn write_query(w: &mut JsonWriter<'_>, q: &PreparedQuery) {
@@ -100,15 +101,11 @@ fn strings_or_null(w: &mut JsonWriter<'_>, items: &[String]) {
     }
 }
 
+/// A Go map that is `nil` when empty: `null`, else the shapes' writer.
 fn map_or_null(w: &mut JsonWriter<'_>, map: &BTreeMap<String, String>) {
     if map.is_empty() {
         w.null();
-        return;
+    } else {
+        write_string_map(w, map);
     }
-    w.begin_object();
-    for (k, v) in map {
-        w.key(k);
-        w.string(v);
-    }
-    w.end_object();
 }

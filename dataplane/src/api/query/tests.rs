@@ -195,14 +195,21 @@ fn blocking_reads_park_until_the_table_index_passes() {
     let Outcome::Block(block) = outcome else {
         panic!("a read at the current index parks: {outcome:?}");
     };
-    assert_eq!(
-        block.min_index,
-        v.state.index(),
-        "an Everything watch waits past the state index"
-    );
+    assert_eq!(block.min_index, index, "parked at the client's index");
     assert_eq!(
         block.watch,
-        crate::blocking::WatchSet::one(crate::blocking::WatchItem::Everything)
+        crate::blocking::WatchSet::one(crate::blocking::WatchItem::PreparedQueries)
+    );
+    let kv_write = Command::KvSet {
+        key: "unrelated".into(),
+        value: b"v".to_vec(),
+        flags: 0,
+    };
+    assert!(!wakes(&block.watch, &v.state, &kv_write), "a KV write does not wake it");
+    let query_write = Command::PreparedQueryDelete { id: ID_A.into() };
+    assert!(
+        wakes(&block.watch, &v.state, &query_write),
+        "a prepared query write does"
     );
     let older = format!("index={}", index - 1);
     let r = ready(specific(
@@ -214,4 +221,38 @@ fn blocking_reads_park_until_the_table_index_passes() {
     assert_eq!(r.status, 200);
     let r = ready(collection(&request("GET", "/v1/query", "index=zz", b""), &v, leader()));
     assert_eq!(r.status, 400, "bad options are refused before anything else");
+}
+
+/// Whether applying `command` to `state` wakes a read parked on `watch`.
+fn wakes(watch: &crate::blocking::WatchSet, state: &proconsul_shared::State, command: &Command) -> bool {
+    let mut registry = crate::blocking::WatchRegistry::new(4);
+    let parked = registry.register(watch, ()).expect("room for one");
+    let mut next = state.clone();
+    let (_, delta) = next.apply_command(state.index() + 1, command);
+    let mut changes = crate::blocking::ChangeSet::default();
+    changes.record_delta(&delta);
+    let mut hits = Vec::new();
+    registry.affected(&changes, &mut hits);
+    hits.contains(&parked)
+}
+
+/// The node of the first entry `web-q/execute` answers for a client at `peer`.
+fn first_node(v: &crate::core::View, query: &str, peer: &str) -> String {
+    let req = request("GET", "/v1/query/x", query, b"").with_peer_ip(Some(peer.parse().unwrap()));
+    let r = ready(specific(&req, "web-q/execute", v, leader()));
+    body(&r)["Nodes"][0]["Node"]["Node"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn near_ip_puts_the_clients_node_first() {
+    let v = view();
+    for _ in 0..32 {
+        assert_eq!(first_node(&v, "near=_ip", "10.0.0.2"), "n2");
+        assert_eq!(first_node(&v, "near=_ip", "10.0.0.1"), "n1");
+    }
+    let unmatched: std::collections::BTreeSet<String> =
+        (0..64).map(|_| first_node(&v, "near=_ip", "192.0.2.9")).collect();
+    assert_eq!(unmatched.len(), 2, "no node at the address: shuffled, not sorted");
+    assert!(super::answers_per_request("/v1/query/web-q/execute"));
+    assert!(!super::answers_per_request("/v1/query/web-q"));
 }

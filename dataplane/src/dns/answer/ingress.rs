@@ -2,17 +2,19 @@
 //! ingress gateway whose config entry exposes the service, answered like
 //! a `.service` lookup (A/AAAA, or SRV with the gateway's port).
 //!
-//! A listener service names the service, or is the wildcard `*`, which
-//! (as in Consul, where a wildcard expands to the registered services)
-//! exposes every service that has instances, except `consul` itself.
-//! The gateways' instances are built once per state version per name
-//! with [`service_cache::build`] into a small per-core cache.
+//! Which gateways expose the service is [`exposing_gateways`] (a named
+//! listener service or the wildcard `*`). The gateways' instances are
+//! built once per version of what the set reads (the config entry table,
+//! the asked service, which the wildcard depends on, and each exposing
+//! gateway's service) with [`service_cache::build`] into a small per-core
+//! cache, so an unrelated write (a KV put) does not rebuild it.
 
 use std::sync::Arc;
 
-use proconsul_shared::state::{ServiceInstance, INGRESS_WILDCARD, KIND_INGRESS_GATEWAY};
+use proconsul_shared::state::ServiceInstance;
 use proconsul_shared::State;
 
+use crate::api::config::exposed::{exposing_gateways, exposure_index, gateway_instances};
 use crate::dns::service_cache::{self, CachedService};
 use crate::dns::wire::ResponseWriter;
 
@@ -21,54 +23,69 @@ use super::{Ctx, Scratch};
 
 /// Gateway instances considered for one name.
 pub const INGRESS_INSTANCES_MAX: usize = 10_000;
-/// The service the wildcard never exposes.
-const CONSUL_SERVICE: &str = "consul";
+
+/// What an `.ingress` set read besides the config entry table: the names
+/// (lower-case) of the gateways exposing the asked service.
+#[derive(Debug)]
+struct IngressReads {
+    service: String,
+    gateways: Vec<String>,
+}
+
+impl IngressReads {
+    /// The largest index over what the set read.
+    fn version(&self, state: &State) -> u64 {
+        exposure_index(state, &self.service, self.gateways.iter().map(String::as_str))
+    }
+}
 
 /// Per-core cache of `.ingress` answers' instance sets, by name, at the
-/// state index.
+/// version of what each read.
 #[derive(Debug, Default)]
 pub struct IngressCache {
-    selections: SelectionCache<()>,
+    selections: SelectionCache<(), IngressReads>,
 }
 
 impl IngressCache {
     /// The gateway instances exposing `service` (lower-case) in `state`.
     fn get(&mut self, state: &State, service: &str) -> Arc<CachedService> {
-        let state_index = state.index();
         let (built, ()) = self
             .selections
-            .get_or_build(service, state_index, || {
-                let instances = gateway_instances(state, service);
-                Some((service_cache::build(state, state_index, instances.into_iter()), ()))
-            })
+            .get_or_build_from(
+                service,
+                |reads| reads.version(state),
+                || {
+                    let reads = IngressReads {
+                        service: service.to_string(),
+                        gateways: exposing_gateways(state, service)
+                            .map(|e| e.name.to_ascii_lowercase())
+                            .collect(),
+                    };
+                    let instances = instances_of(state, &reads.gateways);
+                    let built = service_cache::build(state, reads.version(state), instances.into_iter());
+                    Some((built, (), reads))
+                },
+            )
             .expect("an ingress set is always built");
         built
     }
+
+    /// How many sets were built (tests: proves reuse).
+    #[cfg(test)]
+    pub fn builds(&self) -> u64 {
+        self.selections.builds()
+    }
 }
 
-/// The `ingress-gateway` instances of every gateway exposing `service`.
-fn gateway_instances<'s>(state: &'s State, service: &str) -> Vec<&'s ServiceInstance> {
-    let registered = service != CONSUL_SERVICE && state.catalog.instances(service).is_some_and(|i| !i.is_empty());
-    let mut out = Vec::new();
-    for entry in state.config_entries.of_kind(KIND_INGRESS_GATEWAY) {
-        let exposed = entry
-            .ingress_listeners
-            .iter()
-            .flat_map(|l| l.services.iter())
-            .any(|s| s.name.eq_ignore_ascii_case(service) || (s.name == INGRESS_WILDCARD && registered));
-        if !exposed {
-            continue;
-        }
-        let Some(instances) = state.catalog.instances(&entry.name) else {
-            continue;
-        };
-        let gateways = instances.values().filter(|i| i.kind == KIND_INGRESS_GATEWAY);
-        out.extend(gateways.map(|i| &**i).take(INGRESS_INSTANCES_MAX - out.len()));
-        if out.len() >= INGRESS_INSTANCES_MAX {
-            break;
-        }
-    }
-    out
+/// The `ingress-gateway` instances of `gateways`, at most
+/// [`INGRESS_INSTANCES_MAX`].
+fn instances_of<'s>(state: &'s State, gateways: &[String]) -> Vec<&'s ServiceInstance> {
+    gateways
+        .iter()
+        .flat_map(|g| gateway_instances(state, g))
+        .map(|i| &**i)
+        .take(INGRESS_INSTANCES_MAX)
+        .collect()
 }
 
 impl Ctx<'_> {
@@ -93,7 +110,7 @@ mod tests {
     use crate::dns::test_support::{register_service, set_check};
     use crate::replica::fixtures::register_node;
     use proconsul_shared::command::{CatalogRegistration, NodeRegistration};
-    use proconsul_shared::state::{ConfigEntry, IngressListener, IngressService};
+    use proconsul_shared::state::{ConfigEntry, IngressListener, IngressService, KIND_INGRESS_GATEWAY};
     use proconsul_shared::Command;
 
     fn expose(state: &mut State, index: u64, gateway: &str, services: &[&str]) {
@@ -164,13 +181,32 @@ mod tests {
             "the wildcard exposes registered services only"
         );
         cache.get(&state, "web");
-        assert_eq!(cache.selections.builds(), 3, "same version: reused");
+        assert_eq!(cache.builds(), 3, "same version: reused");
         set_check(&mut state, 8, "g1", "gw-named-g1", "chk", "critical");
         assert_eq!(
             ports(&cache.get(&state, "web")),
             [22000],
             "critical gateways are left out"
         );
-        assert_eq!(cache.selections.builds(), 4);
+        assert_eq!(cache.builds(), 4);
+        let kv = Command::KvSet {
+            key: "unrelated".into(),
+            value: Vec::new(),
+            flags: 0,
+        };
+        state.apply_command(9, &kv);
+        register_service(&mut state, 10, "n1", "db-1", "db", &[], "", 5432);
+        cache.get(&state, "web");
+        assert_eq!(cache.builds(), 4, "a KV write or another service: reused");
+        set_check(&mut state, 11, "g1", "gw-named-g1", "chk", "passing");
+        assert_eq!(
+            ports(&cache.get(&state, "web")),
+            [21000, 22000],
+            "a gateway's check: rebuilt"
+        );
+        assert_eq!(cache.builds(), 5);
+        expose(&mut state, 12, "gw-named", &["db"]);
+        assert_eq!(ports(&cache.get(&state, "web")), [22000], "the entry changed: rebuilt");
+        assert_eq!(cache.builds(), 6);
     }
 }

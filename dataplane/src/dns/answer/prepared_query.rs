@@ -3,14 +3,19 @@
 //! prefix and answer with its instances like a `.service` lookup.
 //!
 //! The instance set is [`query_exec::matching`] (the filters HTTP execute
-//! applies), built once per state version per asked name with
-//! [`service_cache::build`] into a per-core cache, and shuffled per answer
-//! by `instance_records`. TTL: the query's `DNS.TTL`, else the agent's
-//! `service_ttl` for the queried service. An unknown query, or one with
-//! nothing healthy, is NXDOMAIN with the SOA.
+//! applies, `IgnoreCheckIDs` included: see [`ignored_checks`]), built with
+//! [`service_cache::build`] into a per-core cache once per version of what
+//! it reads (the prepared query table, and the resolved service's index,
+//! or its Connect index for a Connect query), so an unrelated write (a KV
+//! put) does not rebuild it; shuffled per answer by `instance_records`.
+//! TTL: the query's `DNS.TTL`, else the agent's `service_ttl` for the
+//! queried service. An unknown query, or one with nothing healthy, is
+//! NXDOMAIN with the SOA.
 //!
-//! Not done: `Near` ordering (DNS answers are shuffled), `_ip` by client
-//! address, and failover to other datacenters.
+//! Not done: `Near` ordering (DNS answers are shuffled, so `_agent` and
+//! `_ip` do not apply), and failover to other datacenters.
+
+mod ignored_checks;
 
 use std::sync::Arc;
 
@@ -27,11 +32,32 @@ use super::{Ctx, Scratch};
 /// Nanoseconds per second, for `DNS.TTL`.
 const NANOS_PER_S: i64 = 1_000_000_000;
 
+/// What a `.query` set read besides the prepared query table (which
+/// decides both): the service the query resolved to (lower-case) and
+/// whether it selects the service's Connect instances.
+#[derive(Debug)]
+struct QueryReads {
+    service: String,
+    connect: bool,
+}
+
+impl QueryReads {
+    /// The largest index over what the set read.
+    fn version(&self, state: &State) -> u64 {
+        let service_index = if self.connect {
+            state.catalog.connect_index(&self.service)
+        } else {
+            state.catalog.service_index(&self.service)
+        };
+        service_index.max(state.prepared_queries.table_index())
+    }
+}
+
 /// Per-core cache of prepared query answer sets and their TTLs, by asked
-/// name, at the state index.
+/// name, at the version of what each read.
 #[derive(Debug, Default)]
 pub struct PreparedQueryCache {
-    selections: SelectionCache<u32>,
+    selections: SelectionCache<u32, QueryReads>,
 }
 
 impl PreparedQueryCache {
@@ -43,14 +69,27 @@ impl PreparedQueryCache {
         name: &str,
         default_ttl_s: impl Fn(&str) -> u32,
     ) -> Option<(Arc<CachedService>, u32)> {
-        let state_index = state.index();
-        self.selections.get_or_build(name, state_index, || {
-            let query = prepare(state, name).ok()?;
-            let instances = query_exec::matching(state, &query.service, false);
-            let built = service_cache::build(state, state_index, instances.into_iter().map(|i| &**i));
-            let ttl_s = ttl_of(&query.dns_ttl).unwrap_or_else(|| default_ttl_s(&query.service.service.to_lowercase()));
-            Some((built, ttl_s))
-        })
+        self.selections.get_or_build_from(
+            name,
+            |reads| reads.version(state),
+            || {
+                let query = prepare(state, name).ok()?;
+                let service = &query.service;
+                let reads = QueryReads {
+                    service: service.service.to_ascii_lowercase(),
+                    connect: service.connect,
+                };
+                let version = reads.version(state);
+                let instances = query_exec::matching(state, service, false);
+                let built = if service.ignore_check_ids.is_empty() {
+                    service_cache::build(state, version, instances.into_iter().map(|i| &**i))
+                } else {
+                    ignored_checks::build_ignoring_checks(state, service, version, &instances)
+                };
+                let ttl_s = ttl_of(&query.dns_ttl).unwrap_or_else(|| default_ttl_s(&reads.service));
+                Some((built, ttl_s, reads))
+            },
+        )
     }
 
     /// How many answer sets were built (tests: proves reuse).
@@ -145,6 +184,121 @@ mod tests {
             .get(&untimed, "web-q", |service| if service == "web" { 7 } else { 0 })
             .unwrap();
         assert_eq!(ttl, 7, "service_ttl of the queried service");
+    }
+
+    #[test]
+    fn only_what_the_set_read_rebuilds_it() {
+        use crate::dns::test_support::set_check;
+        let mut state = state_with_query("10s");
+        let mut cache = PreparedQueryCache::default();
+        cache.get(&state, "web-q", |_| 99).unwrap();
+        let kv = Command::KvSet {
+            key: "unrelated".into(),
+            value: Vec::new(),
+            flags: 0,
+        };
+        state.apply_command(21, &kv);
+        let (set, _) = cache.get(&state, "web-q", |_| 99).unwrap();
+        assert_eq!(cache.builds(), 1, "a KV write between two queries: reused");
+        assert_eq!(nodes(&set), ["n1", "n2"]);
+        set_check(&mut state, 22, "n1", "web", "check-n1", "critical");
+        let (set, _) = cache.get(&state, "web-q", |_| 99).unwrap();
+        assert_eq!(
+            (cache.builds(), nodes(&set)),
+            (2, vec!["n2"]),
+            "a service change: rebuilt"
+        );
+        let query = PreparedQuery {
+            id: "11111111-2222-3333-4444-555555555555".into(),
+            name: "web-q".into(),
+            service: ServiceQuery {
+                service: "web".into(),
+                ..ServiceQuery::default()
+            },
+            ..PreparedQuery::default()
+        };
+        state.apply_command(23, &Command::PreparedQueryUpdate(query));
+        let (set, _) = cache.get(&state, "web-q", |_| 99).unwrap();
+        assert_eq!(
+            (cache.builds(), nodes(&set)),
+            (3, vec!["n2", "n3"]),
+            "a query change: rebuilt"
+        );
+    }
+
+    #[test]
+    fn ignored_checks_keep_an_instance_and_judge_its_health_without_them() {
+        use crate::dns::test_support::set_check;
+        use crate::query_exec::test_support::check;
+        let mut state = state_with_query("");
+        // n2: warning by its own check, and a critical node check.
+        set_check(&mut state, 21, "n2", "", "serfHealth", "critical");
+        let query = PreparedQuery {
+            id: "11111111-2222-3333-4444-555555555555".into(),
+            name: "web-q".into(),
+            service: ServiceQuery {
+                service: "web".into(),
+                ignore_check_ids: vec![check("n4"), "serfHealth".into()],
+                ..ServiceQuery::default()
+            },
+            ..PreparedQuery::default()
+        };
+        state.apply_command(22, &Command::PreparedQueryUpdate(query));
+        let mut cache = PreparedQueryCache::default();
+        let (set, _) = cache.get(&state, "web-q", |_| 5).unwrap();
+        assert_eq!(
+            nodes(&set),
+            ["n1", "n2", "n3", "n4"],
+            "n4 is critical only by an ignored check"
+        );
+        let statuses: Vec<_> = set.instances.iter().map(|i| i.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                CheckStatus::Passing,
+                CheckStatus::Warning,
+                CheckStatus::Passing,
+                CheckStatus::Passing
+            ]
+        );
+        assert_eq!(set.passing, [0, 2, 3]);
+        assert_eq!(set.all, [0, 1, 2, 3]);
+        let n4 = &set.instances[3];
+        assert_eq!(
+            n4.address.ip(),
+            Some("10.0.0.4".parse().unwrap()),
+            "addressed as any set"
+        );
+    }
+
+    #[test]
+    fn ignored_checks_with_nodes_registered_out_of_name_order() {
+        use crate::dns::test_support::register_service;
+        use crate::replica::fixtures::register_node;
+        // A node registered after the others but sorting before them: the
+        // set must not depend on the order nodes were written in (a
+        // rebuilt node table once asserted on it and killed the core).
+        let mut state = state_with_query("");
+        register_node(&mut state, 30, "a-late", "10.0.0.9", &[]);
+        register_service(&mut state, 31, "a-late", "web", "web", &["primary"], "", 80);
+        let query = PreparedQuery {
+            id: "11111111-2222-3333-4444-555555555555".into(),
+            name: "web-q".into(),
+            service: ServiceQuery {
+                service: "web".into(),
+                ignore_check_ids: vec!["serfHealth".into()],
+                ..ServiceQuery::default()
+            },
+            ..PreparedQuery::default()
+        };
+        state.apply_command(32, &Command::PreparedQueryUpdate(query));
+        let (set, _) = PreparedQueryCache::default().get(&state, "web-q", |_| 5).unwrap();
+        assert_eq!(
+            nodes(&set),
+            ["a-late", "n1", "n2", "n3"],
+            "n4 stays critical by its own check"
+        );
+        assert_eq!(set.instances[0].address.ip(), Some("10.0.0.9".parse().unwrap()));
     }
 
     #[test]

@@ -17,24 +17,30 @@ use super::{Ctx, Scratch};
 pub const SELECTIONS_CACHED_MAX: usize = 4096;
 
 /// One asked name's instance set, built at `version`, with what else the
-/// lookup derived from it (`extra`: e.g. a prepared query's TTL).
+/// lookup derived from it (`extra`: e.g. a prepared query's TTL) and what
+/// it read (`reads`: e.g. the service a prepared query resolved to), from
+/// which its current version is computed.
 #[derive(Debug)]
-struct Selection<T> {
+struct Selection<T, R> {
     version: u64,
     instances: Arc<CachedService>,
     extra: T,
+    reads: R,
 }
 
 /// Instance sets by asked name (lower-case). The version is whatever
-/// index governs the set (a service's Connect index, the state index):
-/// a hit at the same version answers without touching the catalog.
+/// index governs the set (a service's Connect index; for a set that reads
+/// several things, the largest of their indexes): a hit at the same
+/// version answers without touching the catalog. Raft indexes only grow
+/// and every change stamps the current one, so the largest index over
+/// what a set read moves exactly when one of those things changes.
 #[derive(Debug)]
-pub struct SelectionCache<T> {
-    by_name: HashMap<String, Selection<T>>,
+pub struct SelectionCache<T, R = ()> {
+    by_name: HashMap<String, Selection<T, R>>,
     builds: u64,
 }
 
-impl<T> Default for SelectionCache<T> {
+impl<T, R> Default for SelectionCache<T, R> {
     fn default() -> Self {
         SelectionCache {
             by_name: HashMap::new(),
@@ -52,10 +58,25 @@ impl<T: Copy> SelectionCache<T> {
         version: u64,
         build: impl FnOnce() -> Option<(CachedService, T)>,
     ) -> Option<(Arc<CachedService>, T)> {
-        if let Some(hit) = self.by_name.get(name).filter(|s| s.version == version) {
+        self.get_or_build_from(name, |()| version, || build().map(|(set, extra)| (set, extra, ())))
+    }
+}
+
+impl<T: Copy, R> SelectionCache<T, R> {
+    /// The set for `name`, current when `version_of` its reads equals the
+    /// version it was built at; else built by `build`, which also says
+    /// what the new set read. `build` answering `None` caches nothing.
+    pub fn get_or_build_from(
+        &mut self,
+        name: &str,
+        version_of: impl Fn(&R) -> u64,
+        build: impl FnOnce() -> Option<(CachedService, T, R)>,
+    ) -> Option<(Arc<CachedService>, T)> {
+        if let Some(hit) = self.by_name.get(name).filter(|s| version_of(&s.reads) == s.version) {
             return Some((hit.instances.clone(), hit.extra));
         }
-        let (built, extra) = build()?;
+        let (built, extra, reads) = build()?;
+        let version = version_of(&reads);
         if self.by_name.len() >= SELECTIONS_CACHED_MAX && !self.by_name.contains_key(name) {
             self.by_name.clear();
         }
@@ -67,6 +88,7 @@ impl<T: Copy> SelectionCache<T> {
                 version,
                 instances: instances.clone(),
                 extra,
+                reads,
             },
         );
         assert!(
@@ -78,7 +100,7 @@ impl<T: Copy> SelectionCache<T> {
 }
 
 #[cfg(test)]
-impl<T> SelectionCache<T> {
+impl<T, R> SelectionCache<T, R> {
     /// How many sets were built (tests: proves reuse).
     pub fn builds(&self) -> u64 {
         self.builds
@@ -178,5 +200,19 @@ mod tests {
         assert_eq!(cache.len(), SELECTIONS_CACHED_MAX, "a known name does not clear");
         cache.get_or_build("one-more", 1, || Some((set(1), ())));
         assert_eq!(cache.len(), 1, "a new name in a full cache starts over");
+    }
+
+    #[test]
+    fn a_set_is_current_while_what_it_read_keeps_its_version() {
+        let mut cache = SelectionCache::<(), &str>::default();
+        let mut indexes = std::collections::HashMap::from([("web", 5), ("db", 3)]);
+        let build = |reads: &'static str| move || Some((set(1), (), reads));
+        cache.get_or_build_from("q", |r| indexes[r], build("web"));
+        indexes.insert("db", 9);
+        cache.get_or_build_from("q", |r| indexes[r], || panic!("db is not read"));
+        assert_eq!(cache.builds(), 1);
+        indexes.insert("web", 10);
+        cache.get_or_build_from("q", |r| indexes[r], build("web"));
+        assert_eq!(cache.builds(), 2, "what it read moved: rebuilt");
     }
 }
