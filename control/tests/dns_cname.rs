@@ -8,82 +8,17 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::net::Ipv4Addr;
 
-use common::agent::fresh_loopback_ip;
 use common::dns::{self, of_type, query, DNS_TIMEOUT};
+use common::fake_recursor::FakeRecursor;
 use common::{Agent, AgentSpec};
-use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, Record, RecordType};
 use serde_json::json;
 
 /// The address the fake recursor gives every name.
 const UPSTREAM_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 44);
-
-/// A UDP responder answering every A question with [`UPSTREAM_IP`].
-struct FakeRecursor {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Vec<String>>>,
-}
-
-impl FakeRecursor {
-    fn start() -> FakeRecursor {
-        let socket = UdpSocket::bind((fresh_loopback_ip(), 5353)).expect("bind the fake recursor");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .expect("read timeout");
-        let addr = socket.local_addr().expect("local addr");
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut asked = Vec::new();
-            let mut buf = [0u8; 4096];
-            // Bounded by count and by the stop flag checked every 100 ms.
-            for _ in 0..6_000 {
-                if stopping.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok((n, from)) = socket.recv_from(&mut buf) else {
-                    continue;
-                };
-                let Ok(q) = Message::from_vec(&buf[..n]) else {
-                    continue;
-                };
-                let mut reply = Message::new(q.metadata.id, MessageType::Response, q.metadata.op_code);
-                reply.metadata.recursion_available = true;
-                for question in &q.queries {
-                    asked.push(question.name().to_ascii());
-                    reply.add_query(question.clone());
-                    reply.add_answer(Record::from_rdata(
-                        question.name().clone(),
-                        30,
-                        RData::A(UPSTREAM_IP.into()),
-                    ));
-                }
-                let _ = socket.send_to(&reply.to_vec().expect("encode"), from);
-            }
-            asked
-        });
-        FakeRecursor {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Stops the responder; the names it was asked for.
-    fn stop(mut self) -> Vec<String> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread
-            .take()
-            .map_or_else(Vec::new, |t| t.join().expect("recursor thread"))
-    }
-}
 
 fn register(agent: &Agent, body: serde_json::Value) {
     let r = agent.put("/v1/catalog/register", body.to_string().as_bytes());
@@ -151,7 +86,7 @@ fn internal_targets_resolve_inside_the_domain() {
 
 #[test]
 fn outside_targets_are_asked_of_the_recursors() {
-    let recursor = FakeRecursor::start();
+    let recursor = FakeRecursor::answering(UPSTREAM_IP, 30);
     let agent = AgentSpec::dev().arg(format!("-recursor={}", recursor.addr)).spawn();
     register(&agent, json!({"Node": "ext", "Address": "db.example.com"}));
     for tcp in [false, true] {

@@ -6,16 +6,14 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::net::{Ipv4Addr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use common::agent::fresh_loopback_ip;
 use common::dns::{self, of_type, query, DNS_TIMEOUT};
+use common::fake_recursor::FakeRecursor;
 use common::{Agent, AgentSpec};
-use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, Record, RecordType};
 use serde_json::json;
 
@@ -267,70 +265,10 @@ fn dns_config_from_a_file() {
     );
 }
 
-/// A fake upstream resolver on its own loopback address: answers every
-/// query with `answer` (an A record for the question) or, when
-/// `rcode` is not NOERROR, with that rcode and no records.
-struct Upstream {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<u32>>,
-}
-
-impl Upstream {
-    fn start(answer: Ipv4Addr, rcode: ResponseCode) -> Upstream {
-        let socket = UdpSocket::bind((fresh_loopback_ip(), 5353)).expect("bind the fake upstream");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .expect("read timeout");
-        let addr = socket.local_addr().expect("local addr");
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut served = 0;
-            let mut buf = [0u8; 4096];
-            // Bounded by count and by the stop flag checked every 100 ms.
-            for _ in 0..6_000 {
-                if stopping.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok((n, from)) = socket.recv_from(&mut buf) else {
-                    continue;
-                };
-                let Ok(q) = Message::from_vec(&buf[..n]) else {
-                    continue;
-                };
-                let mut reply = Message::new(q.metadata.id, MessageType::Response, q.metadata.op_code);
-                reply.metadata.recursion_desired = q.metadata.recursion_desired;
-                reply.metadata.recursion_available = true;
-                reply.metadata.response_code = rcode;
-                for question in &q.queries {
-                    reply.add_query(question.clone());
-                    if rcode == ResponseCode::NoError {
-                        reply.add_answer(Record::from_rdata(question.name().clone(), 42, RData::A(answer.into())));
-                    }
-                }
-                let _ = socket.send_to(&reply.to_vec().expect("encode"), from);
-                served += 1;
-            }
-            served
-        });
-        Upstream {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn stop(mut self) -> u32 {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.take().map_or(0, |t| t.join().expect("upstream thread"))
-    }
-}
-
 #[test]
 fn foreign_names_go_to_the_first_answering_recursor() {
-    let failing = Upstream::start(Ipv4Addr::new(192, 0, 2, 99), ResponseCode::ServFail);
-    let good = Upstream::start(Ipv4Addr::new(192, 0, 2, 1), ResponseCode::NoError);
+    let failing = FakeRecursor::failing(ResponseCode::ServFail);
+    let good = FakeRecursor::answering(Ipv4Addr::new(192, 0, 2, 1), 42);
     let agent = AgentSpec::dev()
         .arg(format!("-recursor={}", failing.addr))
         .arg(format!("-recursor={}", good.addr))
@@ -353,8 +291,8 @@ fn foreign_names_go_to_the_first_answering_recursor() {
         let m = ask(&agent, t, "missing.service.consul.", RecordType::A);
         assert!(m.metadata.recursion_available, "{t:?}: ra with recursors");
     }
-    assert!(failing.stop() >= 2, "the failing recursor was tried first");
-    assert!(good.stop() >= 2);
+    assert!(failing.stop().len() >= 2, "the failing recursor was tried first");
+    assert!(good.stop().len() >= 2);
 }
 
 #[test]

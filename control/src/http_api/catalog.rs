@@ -7,6 +7,7 @@ use proconsul_shared::state::{CheckDefinition, CheckStatus, HealthCheck};
 
 use super::check_def::{Rejection, CHECK_TEXT_BYTES_MAX};
 use super::fields::{parse_body, Fields};
+use super::proxy_def::as_rpc_error;
 use super::service_def::{decode_service, validate_meta};
 use crate::http_api::check_def::ScriptPolicy;
 
@@ -86,6 +87,25 @@ fn write_datacenter(f: &Fields<'_>, local_datacenter: &str) -> Result<String, Re
     })
 }
 
+/// `decode_service`'s text for an unspecified (`0.0.0.0`, `::`) address.
+const INVALID_SERVICE_ADDRESS: &str = "Invalid service address";
+
+/// A service rejection as `/v1/catalog/register` answers it. Consul's
+/// handler only decodes (a decode error is `400 Request decode failed`)
+/// and hands the rest to the `Catalog.Register` RPC, whose errors come
+/// back as `500` with the error's own text: `NodeService.Validate`'s list
+/// without the agent endpoint's `Validation failed: ` and `Invalid service
+/// address`.
+fn as_catalog_rejection(rejection: Rejection) -> Rejection {
+    if rejection.status == 400 && rejection.message == INVALID_SERVICE_ADDRESS {
+        return Rejection {
+            status: 500,
+            message: rejection.message,
+        };
+    }
+    as_rpc_error(rejection)
+}
+
 /// Decodes a catalog registration body sent to an agent of
 /// `local_datacenter`.
 pub fn register_command(body: &[u8], local_datacenter: &str) -> Result<Command, Rejection> {
@@ -127,7 +147,8 @@ pub fn register_command(body: &[u8], local_datacenter: &str) -> Result<Command, 
             let mut without_checks = s.clone_object();
             without_checks.retain(|k, _| !k.eq_ignore_ascii_case("check") && !k.eq_ignore_ascii_case("checks"));
             let v = serde_json::Value::Object(without_checks);
-            Some(decode_service(&Fields::of(&v, "NodeService")?, scripts)?.service)
+            let decoded = decode_service(&Fields::of(&v, "NodeService")?, scripts).map_err(as_catalog_rejection)?;
+            Some(decoded.service)
         }
     };
     let mut checks = Vec::new();
@@ -246,6 +267,47 @@ mod tests {
             .map(|i| json!({"Name": format!("c{i}")}))
             .collect();
         assert!(reg(json!({"Node": "n", "Address": "a", "Checks": checks})).is_err());
+    }
+
+    #[test]
+    fn service_validation_errors_are_the_rpcs_500() {
+        let cases = [
+            (
+                json!({"Kind": "connect-proxy", "Service": "p", "Port": 1}),
+                "1 error occurred:\n\t* Proxy.DestinationServiceName must be non-empty for Connect proxy services\n\n",
+            ),
+            (
+                json!({"Kind": "connect-proxy", "Service": "p", "Proxy": {"DestinationServiceName": "web"}}),
+                "1 error occurred:\n\t* Port or SocketPath must be set for a connect-proxy\n\n",
+            ),
+            (
+                json!({"Kind": "connect-proxy", "Service": "p", "Port": 1, "Proxy": {
+                    "DestinationServiceName": "web",
+                    "Upstreams": [{"DestinationName": "db"}, {"DestinationName": "db", "LocalBindPort": 0}]}}),
+                "2 errors occurred:\n\t* upstream local bind port or local socket path must be defined and nonzero\n\t* upstream local bind port or local socket path must be defined and nonzero\n\n",
+            ),
+            (
+                json!({"Service": "w", "Port": 1, "Connect": {"SidecarService": {"ID": "x"}}}),
+                "1 error occurred:\n\t* A SidecarService cannot specify an ID as this is managed by the agent\n\n",
+            ),
+            (
+                json!({"Kind": "mesh-gateway", "Service": "g", "Port": 1, "Connect": {"SidecarService": {}}}),
+                "1 error occurred:\n\t* A mesh-gateway cannot have a sidecar service defined\n\n",
+            ),
+            (
+                json!({"Service": "w", "Port": 1, "Connect": {"Native": true, "SidecarService": {"Connect": {"SidecarService": {}}}}}),
+                "1 error occurred:\n\t* A SidecarService cannot have a nested SidecarService\n\n",
+            ),
+            (json!({"Service": "w", "Address": "0.0.0.0"}), "Invalid service address"),
+        ];
+        for (service, want) in cases {
+            let e = reg(json!({"Node": "n", "Address": "a", "Service": service})).unwrap_err();
+            assert_eq!((e.status, e.message.as_str()), (500, want), "{service}");
+        }
+        // A body that does not decode stays the handler's 400.
+        let e = reg(json!({"Node": "n", "Address": "a", "Service": {"Service": "s", "Proxy": 5}})).unwrap_err();
+        assert_eq!(e.status, 400, "{}", e.message);
+        assert!(e.message.starts_with("Request decode failed: "), "{}", e.message);
     }
 
     #[test]

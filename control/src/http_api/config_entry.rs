@@ -13,9 +13,15 @@ use proconsul_shared::command::{Command, CommandResult};
 use proconsul_shared::ipc::messages::HttpAnswer;
 use proconsul_shared::state::{
     ConfigEntry, IngressListener, IngressService, CONFIG_ENTRY_BYTES_MAX, INGRESS_WILDCARD, KIND_INGRESS_GATEWAY,
-    KIND_PROXY_DEFAULTS, PROXY_DEFAULTS_NAME, SUPPORTED_KINDS,
+    KIND_PROXY_DEFAULTS, KIND_SERVICE_DEFAULTS, KIND_SERVICE_RESOLVER, PROXY_DEFAULTS_NAME, SUPPORTED_KINDS,
 };
 use serde_json::{Map, Value};
+
+mod proxy_defaults;
+mod rules;
+mod schema;
+mod service_defaults;
+mod service_resolver;
 
 use super::answer::{json, query_param, rejected, text};
 use super::check_def::Rejection;
@@ -32,6 +38,9 @@ pub const CONFIG_ENTRY_DEPTH_MAX: usize = 16;
 
 /// Keys whose values are free-form maps: their own keys are kept as sent.
 const FREE_FORM_KEYS: [&str; 2] = ["Meta", "Config"];
+/// Keys whose values map a user's name (a subset, `*`) to a structure:
+/// the names are kept as sent, the structures' fields made canonical.
+const NAME_KEYED_MAPS: [&str; 2] = ["Subsets", "Failover"];
 /// Lower-cased words that Consul spells in capitals in field names.
 const ACRONYMS: [(&str, &str); 4] = [("tls", "TLS"), ("sds", "SDS"), ("sni", "SNI"), ("id", "ID")];
 /// Protocols an ingress listener may speak.
@@ -91,10 +100,16 @@ fn canonicalize(value: Value, depth: usize) -> Result<Value, Rejection> {
             let mut out = Map::new();
             for (key, value) in fields {
                 let key = canonical_key(&key);
-                let value = if FREE_FORM_KEYS.contains(&key.as_str()) {
-                    value
-                } else {
-                    canonicalize(value, depth + 1)?
+                let value = match value {
+                    free if FREE_FORM_KEYS.contains(&key.as_str()) => free,
+                    Value::Object(named) if NAME_KEYED_MAPS.contains(&key.as_str()) => {
+                        let mut out = Map::new();
+                        for (name, inner) in named {
+                            out.insert(name, canonicalize(inner, depth + 2)?);
+                        }
+                        Value::Object(out)
+                    }
+                    other => canonicalize(other, depth + 1)?,
                 };
                 out.insert(key, value);
             }
@@ -116,19 +131,8 @@ fn string_field<'v>(object: &'v Map<String, Value>, key: &str) -> Result<&'v str
         Some(Value::String(s)) => Ok(s),
         Some(other) => Err(decode_failed(format!(
             "1 error(s) decoding:\n\n* '{key}' expected type 'string', got {}",
-            json_type(other)
+            schema::go_type_of(other)
         ))),
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "unconvertible type 'nil'",
-        Value::Bool(_) => "unconvertible type 'bool'",
-        Value::Number(_) => "unconvertible type 'float64'",
-        Value::String(_) => "unconvertible type 'string'",
-        Value::Array(_) => "unconvertible type '[]interface {}'",
-        Value::Object(_) => "unconvertible type 'map[string]interface {}'",
     }
 }
 
@@ -184,6 +188,12 @@ pub fn decode_entry(body: &[u8]) -> Result<ConfigEntry, Rejection> {
     object.remove("ModifyIndex");
     object.insert("Kind".into(), Value::String(kind.clone()));
     object.insert("Name".into(), Value::String(name.clone()));
+    match kind.as_str() {
+        KIND_SERVICE_DEFAULTS => service_defaults::check(&mut object)?,
+        KIND_PROXY_DEFAULTS => proxy_defaults::check(&mut object)?,
+        KIND_SERVICE_RESOLVER => service_resolver::check(&mut object)?,
+        _ => {}
+    }
     let ingress_listeners = if kind == KIND_INGRESS_GATEWAY {
         ingress_listeners(&object)?
     } else {
@@ -207,7 +217,7 @@ fn ingress_listeners(object: &Map<String, Value>) -> Result<Vec<IngressListener>
         Some(other) => {
             return Err(decode_failed(format!(
                 "1 error(s) decoding:\n\n* 'Listeners': source data must be an array or slice, got {}",
-                json_type(other)
+                schema::go_type_of(other)
             )))
         }
     };
@@ -479,6 +489,37 @@ mod tests {
             listeners.join(",")
         );
         assert!(decode(&many).unwrap_err().message.contains("too many listeners"));
+    }
+
+    #[test]
+    fn each_kind_is_checked_against_its_schema() {
+        let entry = decode(
+            r#"{"kind":"service-resolver","name":"web","default_subset":"v1",
+                "subsets":{"v1":{"filter":"Service.Meta.version == v1","only_passing":true}},
+                "failover":{"*":{"datacenters":["dc2"]}},"connect_timeout":"5s"}"#,
+        )
+        .unwrap();
+        let stored: Value = serde_json::from_str(&entry.json).unwrap();
+        assert_eq!(
+            stored["Subsets"]["v1"]["OnlyPassing"], true,
+            "subset names kept, fields canonical"
+        );
+        assert_eq!(stored["Failover"]["*"]["Datacenters"][0], "dc2");
+        assert_eq!(stored["ConnectTimeout"], "5s");
+        let entry = decode(r#"{"Kind":"service-defaults","Name":"web","Protocol":"GRPC"}"#).unwrap();
+        let stored: Value = serde_json::from_str(&entry.json).unwrap();
+        assert_eq!(stored["Protocol"], "grpc", "Consul lower-cases the protocol");
+        let cases = [
+            (r#"{"Kind":"service-defaults","Name":"web","Listeners":[]}"#, 400),
+            (r#"{"Kind":"service-defaults","Name":"web","Mode":"x"}"#, 500),
+            (r#"{"Kind":"proxy-defaults","Config":[1]}"#, 400),
+            (r#"{"Kind":"proxy-defaults","MeshGateway":{"Mode":"x"}}"#, 500),
+            (r#"{"Kind":"service-resolver","Name":"web","DefaultSubset":"v1"}"#, 500),
+            (r#"{"Kind":"service-resolver","Name":"web","ConnectTimeout":"x"}"#, 400),
+        ];
+        for (body, status) in cases {
+            assert_eq!(decode(body).unwrap_err().status, status, "{body}");
+        }
     }
 
     #[test]

@@ -251,14 +251,35 @@ pub fn validate_connect(kind: &str, port: u16, socket_path: &str, parts: &Connec
     if errors.is_empty() {
         return Ok(());
     }
-    Err(Rejection::bad_request(format!(
-        "Validation failed: {}",
-        multierror_text(&errors)
-    )))
+    Err(validation_failed(&errors))
+}
+
+/// How the agent endpoint words a failed `NodeService.Validate`: 400, this
+/// prefix, then the error list.
+pub const VALIDATION_FAILED_PREFIX: &str = "Validation failed: ";
+
+/// The agent endpoint's rejection of a service that fails Consul's
+/// `NodeService.Validate` with `errors`.
+pub fn validation_failed(errors: &[String]) -> Rejection {
+    assert!(!errors.is_empty(), "a validation failure names at least one error");
+    Rejection::bad_request(format!("{VALIDATION_FAILED_PREFIX}{}", multierror_text(errors)))
+}
+
+/// The same failure as `/v1/catalog/register` answers it: that endpoint
+/// hands the request to the `Catalog.Register` RPC, whose errors come back
+/// as `500` with the error list alone. Other rejections pass unchanged.
+pub fn as_rpc_error(rejection: Rejection) -> Rejection {
+    match rejection.message.strip_prefix(VALIDATION_FAILED_PREFIX) {
+        Some(list) if rejection.status == 400 => Rejection {
+            status: 500,
+            message: list.to_string(),
+        },
+        _ => rejection,
+    }
 }
 
 /// Go's `hashicorp/go-multierror` rendering of a list of errors.
-fn multierror_text(errors: &[String]) -> String {
+pub fn multierror_text(errors: &[String]) -> String {
     let noun = if errors.len() == 1 { "error" } else { "errors" };
     let mut out = format!("{} {noun} occurred:\n", errors.len());
     for e in errors {

@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 
 use super::check_def::{decode_check, EmbeddedIn, Rejection, ScriptPolicy};
 use super::fields::Fields;
+use super::proxy_def::validation_failed;
 use super::service_def::{decode_service, ServiceRegistration};
 
 /// Suffix of a sidecar's id and default name.
@@ -66,7 +67,7 @@ fn set_default(obj: &mut Map<String, Value>, key: &str, value: Value) {
 }
 
 fn invalid(reason: &str) -> Rejection {
-    Rejection::bad_request(format!("Validation failed: 1 error occurred:\n\t* {reason}\n\n"))
+    validation_failed(&[reason.to_string()])
 }
 
 /// Decodes `Connect.SidecarService` of the service definition `f`, whose

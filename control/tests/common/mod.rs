@@ -15,6 +15,7 @@
 pub mod agent;
 pub mod cluster;
 pub mod dns;
+pub mod fake_recursor;
 pub mod http;
 pub mod process;
 pub mod raft_peers;

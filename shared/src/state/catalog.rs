@@ -239,13 +239,14 @@ impl Catalog {
         self.services.get(&key(node, id))
     }
 
-    /// The instances on `node`, ordered by id.
-    pub fn node_services<'a>(&'a self, node: &str) -> impl Iterator<Item = &'a Arc<ServiceInstance>> + 'a {
-        let node = node.to_ascii_lowercase();
-        let start = (node.clone(), String::new());
+    /// The instances on `node` (any case), ordered by id. Allocates
+    /// nothing.
+    pub fn node_services<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a Arc<ServiceInstance>> + 'a {
+        let start = NodeStart(node);
+        let bounds: (Bound<&dyn KeyView>, Bound<&dyn KeyView>) = (Bound::Included(&start), Bound::Unbounded);
         self.services
-            .range((Bound::Included(start), Bound::Unbounded))
-            .take_while(move |((n, _), _)| *n == node)
+            .range::<_, dyn KeyView>(bounds)
+            .take_while(move |((n, _), _)| n.eq_ignore_ascii_case(node))
             .map(|(_, v)| v)
     }
 

@@ -324,3 +324,19 @@ fn node_checks_name_the_node_in_any_case_and_stop_at_its_end() {
     assert_eq!(leader.catalog.node_checks("n2").count(), 0);
     assert_eq!(leader.catalog.node_checks("").count(), 0);
 }
+
+#[test]
+fn node_services_name_the_node_in_any_case_and_stop_at_its_end() {
+    let (leader, _, _) = replay(&[
+        register("N1", Some(service("b", "web", 80)), vec![]),
+        register("N1", Some(service("a", "db", 81)), vec![]),
+        register("n10", Some(service("c", "web", 82)), vec![]),
+        register("n0", Some(service("z", "web", 83)), vec![]),
+    ]);
+    for name in ["n1", "N1"] {
+        let ids: Vec<&str> = leader.catalog.node_services(name).map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"], "{name}: neither n0 before nor n10 after");
+    }
+    assert_eq!(leader.catalog.node_services("n2").count(), 0);
+    assert_eq!(leader.catalog.node_services("").count(), 0);
+}
