@@ -71,6 +71,7 @@ pub fn dataplane_launch(config: &Config, run_dir: &Path) -> DataplaneLaunch {
         log_level: config.log_level.as_str().to_string(),
         exit_with_control_plane: config.dev,
         http_max_conns_per_client: config.http_max_conns_per_client,
+        wake_hold_ms_max: config.wake_hold_ms_max,
     }
 }
 

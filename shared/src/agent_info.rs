@@ -135,6 +135,10 @@ pub struct DataplaneLaunch {
     /// no durable state to re-attach to).
     pub exit_with_control_plane: bool,
     pub http_max_conns_per_client: u32,
+    /// `limits.wake_hold_ms_max` (Proconsul extension): longest a parked
+    /// query's wake-up is held while DNS datagrams wait; 0 = off.
+    #[serde(default)]
+    pub wake_hold_ms_max: u64,
 }
 
 impl DataplaneLaunch {
@@ -145,6 +149,7 @@ impl DataplaneLaunch {
             &self.dns_addrs,
             self.threads,
             self.http_max_conns_per_client,
+            self.wake_hold_ms_max,
         ))
         .expect("launch config serializes")
     }

@@ -45,6 +45,7 @@ mod tests {
             log_level: "info".into(),
             exit_with_control_plane: true,
             http_max_conns_per_client: 200,
+            wake_hold_ms_max: 50,
         };
         let json = serde_json::to_string(&launch).unwrap();
         assert_eq!(parse_launch(&[json]), Ok(launch));

@@ -99,6 +99,7 @@ pub const KNOWN_KEYS: &[(&str, Setter)] = &[
     ("limits.http_max_conns_per_client", |c, v| {
         set!(c.http_max_conns_per_client, integer(v)?)
     }),
+    ("limits.wake_hold_ms_max", |c, v| set!(c.wake_hold_ms_max, integer(v)?)),
     ("log_level", |c, v| set!(c.log_level, string(v)?)),
     ("max_query_time", |c, v| set!(c.max_query_time, string(v)?)),
     ("node_id", |c, v| set!(c.node_id, string(v)?)),

@@ -60,6 +60,8 @@ pub struct PartialConfig {
     pub default_query_time: Option<String>,
     pub max_query_time: Option<String>,
     pub http_max_conns_per_client: Option<i64>,
+    /// Proconsul extension: `limits.wake_hold_ms_max` (ms, 0 = off).
+    pub wake_hold_ms_max: Option<i64>,
     /// Proconsul extension: data-plane serving threads (0 = one per core).
     pub dataplane_threads: Option<i64>,
     /// `dns_config`, `recursors`, `alt_domain`.
@@ -117,6 +119,7 @@ impl PartialConfig {
         over(&mut self.default_query_time, later.default_query_time);
         over(&mut self.max_query_time, later.max_query_time);
         over(&mut self.http_max_conns_per_client, later.http_max_conns_per_client);
+        over(&mut self.wake_hold_ms_max, later.wake_hold_ms_max);
         over(&mut self.dataplane_threads, later.dataplane_threads);
         self.dns.merge(later.dns);
         self.cluster.merge(later.cluster);

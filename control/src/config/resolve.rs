@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
+use proconsul_dataplane::blocking::wake_pacing::{WAKE_HOLD_MS_MAX_DEFAULT, WAKE_HOLD_MS_MAX_LIMIT};
 use proconsul_shared::agent_info::Ports;
 
 use super::duration::parse_duration_ms;
@@ -303,6 +304,15 @@ pub fn resolve(merged: PartialConfig, host: &HostFacts, mut warnings: Vec<String
             u32::try_from(n).map_err(|_| invalid(format!("limits.http_max_conns_per_client: invalid value {n}")))?
         }
     };
+    let wake_hold_ms_max = match merged.wake_hold_ms_max {
+        None => WAKE_HOLD_MS_MAX_DEFAULT,
+        Some(n) if (0..=WAKE_HOLD_MS_MAX_LIMIT as i64).contains(&n) => n as u64,
+        Some(n) => {
+            return Err(invalid(format!(
+                "limits.wake_hold_ms_max: invalid value {n} (0 to {WAKE_HOLD_MS_MAX_LIMIT}; 0 = off)"
+            )))
+        }
+    };
     let dataplane_threads = match merged.dataplane_threads {
         None => 0,
         Some(n) if (0..=DATAPLANE_THREADS_MAX as i64).contains(&n) => n as usize,
@@ -354,6 +364,7 @@ pub fn resolve(merged: PartialConfig, host: &HostFacts, mut warnings: Vec<String
         default_query_time_ms,
         max_query_time_ms,
         http_max_conns_per_client,
+        wake_hold_ms_max,
         dataplane_threads,
         pretty_json: dev,
         warnings,
@@ -642,5 +653,17 @@ mod tests {
         assert!(err(|p| p.http_max_conns_per_client = Some(-5)).contains("http_max_conns_per_client"));
         assert!(err(|p| p.dataplane_threads = Some(-1)).contains("dataplane_threads"));
         assert!(err(|p| p.dataplane_threads = Some(5000)).contains("dataplane_threads"));
+    }
+
+    #[test]
+    fn wake_hold_ms_max_defaults_accepts_zero_and_is_bounded() {
+        assert_eq!(with(|_| {}).unwrap().wake_hold_ms_max, WAKE_HOLD_MS_MAX_DEFAULT);
+        assert_eq!(with(|p| p.wake_hold_ms_max = Some(0)).unwrap().wake_hold_ms_max, 0);
+        assert_eq!(with(|p| p.wake_hold_ms_max = Some(20)).unwrap().wake_hold_ms_max, 20);
+        assert_eq!(
+            err(|p| p.wake_hold_ms_max = Some(-1)),
+            "limits.wake_hold_ms_max: invalid value -1 (0 to 1000; 0 = off)"
+        );
+        assert!(err(|p| p.wake_hold_ms_max = Some(1001)).contains("limits.wake_hold_ms_max"));
     }
 }

@@ -90,6 +90,8 @@ pub struct Config {
     pub max_query_time_ms: u64,
     /// 0 = no limit.
     pub http_max_conns_per_client: u32,
+    /// `limits.wake_hold_ms_max` (Proconsul extension), ms; 0 = off.
+    pub wake_hold_ms_max: u64,
     /// Data-plane serving threads; 0 = one per available core.
     pub dataplane_threads: usize,
     /// DNS settings (`dns_config`, `recursors`, `alt_domain`).

@@ -16,6 +16,7 @@ pub mod changes;
 pub mod index_waiters;
 pub mod parking;
 pub mod registry;
+pub mod wake_pacing;
 mod watch;
 pub mod watch_index;
 

@@ -9,9 +9,12 @@
 //! releases at most [`WAKE_BATCH_MAX`]; the core's version follower
 //! releases the rest batch by batch ([`Parking::release_batch`]), yielding
 //! to the runtime between batches so DNS and plain reads on the same core
-//! are served during a wake storm.
+//! are served during a wake storm. With wake pacing on
+//! ([`Parking::set_release_on_wake`] false, see [`super::wake_pacing`])
+//! [`Parking::wake`] only queues: the follower decides when each batch goes
+//! out, and changes that land meanwhile merge into the queue.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
@@ -69,6 +72,8 @@ pub struct Parking {
     backlog_waker: RefCell<Option<Waker>>,
     /// Every parked query's deadline, earliest first.
     deadlines: RefCell<BTreeSet<(Instant, ParkId)>>,
+    /// [`Parking::wake`] releases the first batch itself (pacing off).
+    release_on_wake: Cell<bool>,
 }
 
 /// Why a [`Parked`] query woke.
@@ -89,7 +94,15 @@ impl Parking {
             backlog: RefCell::new(VecDeque::new()),
             backlog_waker: RefCell::new(None),
             deadlines: RefCell::new(BTreeSet::new()),
+            release_on_wake: Cell::new(true),
         }
+    }
+
+    /// Whether [`Parking::wake`] wakes the first batch itself (true, the
+    /// default) or only queues and tells the releasing task (wake pacing:
+    /// that task decides when each batch goes out).
+    pub fn set_release_on_wake(&self, release: bool) {
+        self.release_on_wake.set(release);
     }
 
     /// Affected queries waiting to be woken by [`Parking::release_batch`].
@@ -177,7 +190,8 @@ impl Parking {
     }
 
     /// Queues the queries `changes` affects and wakes the first
-    /// [`WAKE_BATCH_MAX`] of them; wakes the writes `index` satisfies
+    /// [`WAKE_BATCH_MAX`] of them (unless [`Parking::set_release_on_wake`]
+    /// turned that off); wakes the writes `index` satisfies
     /// (every write when `changes.wake_all`). Returns how many queries
     /// `changes` affected. The rest of the queue is released by
     /// [`Parking::release_batch`], which the task polling
@@ -220,7 +234,9 @@ impl Parking {
         for w in wakers {
             w.wake();
         }
-        self.release_batch(WAKE_BATCH_MAX);
+        if self.release_on_wake.get() {
+            self.release_batch(WAKE_BATCH_MAX);
+        }
         if self.backlog() > 0 {
             if let Some(w) = self.backlog_waker.borrow_mut().take() {
                 w.wake();
@@ -513,5 +529,39 @@ mod tests {
         drop(late);
         assert_eq!(parking.next_deadline(), None);
         assert_eq!(parking.parked(), 0);
+    }
+
+    #[test]
+    fn held_wakes_merge_and_each_watcher_wakes_once() {
+        let parking = Parking::new(100, 1);
+        parking.set_release_on_wake(false);
+        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let pump = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let pump_waker = Waker::from(pump.clone());
+        let hot = WatchSet::one(WatchItem::KvKey("hot".into()));
+        let warm = WatchSet::one(WatchItem::KvKey("warm".into()));
+        let mut parked: Vec<Parked<'_>> = (0..10).map(|_| parking.park(&hot, later()).unwrap()).collect();
+        parked.extend((0..5).map(|_| parking.park(&warm, later()).unwrap()));
+        for p in &mut parked {
+            assert!(poll_once(p, &waker).is_pending());
+        }
+        assert!(parking.poll_backlog(&mut Context::from_waker(&pump_waker)).is_pending());
+        let told = pump.0.load(Ordering::SeqCst);
+
+        // Three changes while held: queued, nobody woken yet.
+        assert_eq!(parking.wake(&key_change("hot"), 2), 10);
+        assert_eq!(pump.0.load(Ordering::SeqCst), told + 1, "the releasing task is told");
+        assert_eq!(parking.wake(&key_change("hot"), 3), 10);
+        assert_eq!(parking.wake(&key_change("warm"), 4), 5);
+        assert_eq!(counter.0.load(Ordering::SeqCst), 0, "held: nobody woken");
+        assert_eq!(parking.backlog(), 15, "merged: each watcher queued once");
+        assert!(parked.iter_mut().all(|p| poll_once(p, &waker).is_pending()));
+
+        assert_eq!(parking.release_batch(WAKE_BATCH_MAX), 15);
+        assert_eq!(counter.0.load(Ordering::SeqCst), 15, "each watcher woken once");
+        assert!(parked.iter_mut().all(|p| poll_once(p, &waker).is_ready()));
+        assert_eq!(parking.release_batch(WAKE_BATCH_MAX), 0);
+        assert_eq!(counter.0.load(Ordering::SeqCst), 15);
     }
 }

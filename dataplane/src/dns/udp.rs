@@ -59,6 +59,7 @@ pub async fn serve(core: Rc<Core>, socket: UdpSocket) {
                 continue;
             }
         };
+        core.inner().count_dns_datagrams(received);
         answer_batch(&core, &socket, &in_flight, &mut responder, &mut batch, received);
         send_batch(&socket, &mut batch).await;
         YieldNow(false).await;

@@ -27,6 +27,38 @@ pub enum SendNow {
 /// Longest a [`send_now`] keeps retrying after `EINTR`.
 const INTERRUPTED_RETRIES_MAX: u32 = 8;
 
+/// What one `send` call's return value means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SendStep {
+    /// That many bytes (> 0) went out.
+    Sent(usize),
+    /// Interrupted by a signal: try again.
+    Retry,
+    /// Nothing went out now (`EAGAIN`, or a `send` of a non-empty buffer
+    /// that returned 0): the rest goes through the ordinary write, which
+    /// reports whatever is wrong with the connection.
+    Full,
+    /// The connection is broken.
+    Broken,
+}
+
+/// Classifies `send`'s return value `n`. `errno` is read only when `n` is
+/// negative: a `send` that returns 0 leaves `errno` as an earlier call set
+/// it, which says nothing about this one.
+fn send_step(n: isize, errno: impl FnOnce() -> io::Error) -> SendStep {
+    if n > 0 {
+        return SendStep::Sent(n as usize);
+    }
+    if n == 0 {
+        return SendStep::Full;
+    }
+    match errno().kind() {
+        io::ErrorKind::WouldBlock => SendStep::Full,
+        io::ErrorKind::Interrupted => SendStep::Retry,
+        _ => SendStep::Broken,
+    }
+}
+
 /// Sends as much of `bytes` on `fd` as fits now, without blocking and
 /// without `SIGPIPE`.
 pub fn send_now(fd: RawFd, bytes: &[u8]) -> SendNow {
@@ -44,16 +76,11 @@ pub fn send_now(fd: RawFd, bytes: &[u8]) -> SendNow {
                 libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
             )
         };
-        if n > 0 {
-            sent += n as usize;
-            continue;
-        }
-        let err = io::Error::last_os_error();
-        match err.kind() {
-            io::ErrorKind::WouldBlock => return SendNow::Partial { sent },
-            io::ErrorKind::Interrupted if interrupted < INTERRUPTED_RETRIES_MAX => interrupted += 1,
-            io::ErrorKind::Interrupted => return SendNow::Partial { sent },
-            _ => return SendNow::Broken,
+        match send_step(n, io::Error::last_os_error) {
+            SendStep::Sent(bytes) => sent += bytes,
+            SendStep::Retry if interrupted < INTERRUPTED_RETRIES_MAX => interrupted += 1,
+            SendStep::Retry | SendStep::Full => return SendNow::Partial { sent },
+            SendStep::Broken => return SendNow::Broken,
         }
     }
     SendNow::All
@@ -92,6 +119,18 @@ mod tests {
         let a = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (b, _) = listener.accept().unwrap();
         (a, b)
+    }
+
+    #[test]
+    fn send_returning_zero_does_not_read_errno() {
+        let stale = || -> io::Error { panic!("errno read after a send that returned 0") };
+        assert_eq!(send_step(0, stale), SendStep::Full);
+        assert_eq!(send_step(7, stale), SendStep::Sent(7));
+        let errno = |code| move || io::Error::from_raw_os_error(code);
+        assert_eq!(send_step(-1, errno(libc::EAGAIN)), SendStep::Full);
+        assert_eq!(send_step(-1, errno(libc::EINTR)), SendStep::Retry);
+        assert_eq!(send_step(-1, errno(libc::ECONNRESET)), SendStep::Broken);
+        assert_eq!(send_step(-1, errno(libc::EPIPE)), SendStep::Broken);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::forward::{Forwarder, IN_FLIGHT_PER_CORE_MAX};
 use crate::http::shared_render::SharedRenders;
 use crate::replica::handoff::Hub;
 use crate::replica::version::{LeaderInfo, Version};
+use crate::runtime::dns_queue_probe::{DnsQueueProbe, ProbeError};
 
 /// Longest a write waits for the local replica to reach its index before
 /// it is answered anyway (and a warning logged).
@@ -36,6 +37,12 @@ pub struct CoreInner {
     shared_renders: RefCell<SharedRenders<View>>,
     forwarder: Forwarder,
     http_max_conns_per_client: u32,
+    /// `limits.wake_hold_ms_max` (0 = wake pacing off).
+    wake_hold_ms_max: u64,
+    /// This core's DNS UDP sockets, for wake pacing.
+    dns_queue_probe: RefCell<DnsQueueProbe>,
+    /// DNS datagrams this core's UDP server received (for wake pacing).
+    dns_datagrams_received: Cell<u64>,
 }
 
 impl CoreInner {
@@ -52,7 +59,47 @@ impl CoreInner {
             shared_renders: RefCell::new(SharedRenders::new()),
             forwarder: Forwarder::new(id, socket_path),
             http_max_conns_per_client: HTTP_MAX_CONNS_PER_CLIENT_DEFAULT,
+            wake_hold_ms_max: 0,
+            dns_queue_probe: RefCell::new(DnsQueueProbe::default()),
+            dns_datagrams_received: Cell::new(0),
         }
+    }
+
+    /// Holds parked queries' wake-ups for at most `hold_ms_max` ms while
+    /// DNS datagrams wait on this core (`limits.wake_hold_ms_max`; 0 =
+    /// off, the default of [`CoreInner::new`]).
+    pub(crate) fn with_wake_hold_ms_max(mut self, hold_ms_max: u64) -> CoreInner {
+        self.wake_hold_ms_max = hold_ms_max;
+        self.parking.set_release_on_wake(hold_ms_max == 0);
+        self
+    }
+
+    /// `limits.wake_hold_ms_max` (0 = off).
+    pub fn wake_hold_ms_max(&self) -> u64 {
+        self.wake_hold_ms_max
+    }
+
+    /// Lets wake pacing see `socket`'s receive queue (a DNS UDP socket of
+    /// this core).
+    pub(crate) fn watch_dns_socket(&self, socket: &std::net::UdpSocket) -> Result<(), ProbeError> {
+        self.dns_queue_probe.borrow_mut().watch(socket)
+    }
+
+    /// Counts `datagrams` received by this core's DNS UDP server (one
+    /// call per received batch).
+    pub(crate) fn count_dns_datagrams(&self, datagrams: usize) {
+        self.dns_datagrams_received
+            .set(self.dns_datagrams_received.get().wrapping_add(datagrams as u64));
+    }
+
+    /// DNS datagrams this core's UDP server received so far.
+    pub(crate) fn dns_datagrams_received(&self) -> u64 {
+        self.dns_datagrams_received.get()
+    }
+
+    /// A DNS datagram is waiting on one of this core's watched sockets.
+    pub(crate) fn dns_datagrams_waiting(&self) -> bool {
+        self.dns_queue_probe.borrow().datagrams_waiting()
     }
 
     /// Sets the per-client HTTP connection limit the HTTP server enforces

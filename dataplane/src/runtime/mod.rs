@@ -9,6 +9,7 @@
 
 pub mod client_conns;
 mod core_inner;
+pub mod dns_queue_probe;
 pub mod logging;
 pub mod rlimit;
 pub mod serve;
@@ -140,6 +141,7 @@ fn start_and_serve(launch: &DataplaneLaunch) -> Result<i32, StartError> {
             socket_path: socket_path.clone(),
             parked_max,
             http_max_conns_per_client: launch.http_max_conns_per_client,
+            wake_hold_ms_max: launch.wake_hold_ms_max,
             client_conns: client_conns.clone(),
         };
         let started = started_tx.clone();
@@ -256,6 +258,8 @@ mod fairness_tests;
 mod test_control_plane;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wake_pacing_tests;
 
 #[cfg(test)]
 mod unit_tests {

@@ -17,6 +17,7 @@ use monoio::time::TimeDriver;
 use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
 use crate::blocking::parking::WAKE_BATCH_MAX;
+use crate::blocking::wake_pacing::{DnsLoad, WakeDecision, WakePacing};
 use crate::core::Core;
 use crate::replica::handoff::Hub;
 use crate::runtime::client_conns::{ClientConns, ConnSlot};
@@ -47,6 +48,9 @@ pub struct CoreConfig {
     /// Open HTTP connections per client IP, shared by every core; enforces
     /// `http_max_conns_per_client` on accept.
     pub client_conns: Arc<ClientConns>,
+    /// `limits.wake_hold_ms_max`: longest a parked query's wake-up is
+    /// held while DNS datagrams wait (0 = off).
+    pub wake_hold_ms_max: u64,
 }
 
 /// This core's std sockets, bound before the runtime starts.
@@ -129,7 +133,8 @@ async fn serve_core(config: CoreConfig, sockets: CoreSockets, started: Sender<Re
     };
     let core = Core::new(
         CoreInner::new(id, hub.clone(), &first, config.socket_path.clone(), config.parked_max)
-            .with_http_max_conns_per_client(config.http_max_conns_per_client),
+            .with_http_max_conns_per_client(config.http_max_conns_per_client)
+            .with_wake_hold_ms_max(config.wake_hold_ms_max),
     );
     if let Err(e) = spawn_servers(&core, sockets, &config.client_conns) {
         let _ = started.send(Err(format!("core {id}: {e}")));
@@ -148,7 +153,15 @@ enum Turn {
     Release,
     /// Answer parked queries whose deadline passed.
     Expire,
+    /// Held wake-ups' recheck time came: decide again.
+    Recheck,
 }
+
+/// Wake pacing decisions between two debug lines with its counters.
+const PACING_LOG_EVERY: u64 = 4_096;
+
+/// A sleep armed at an instant, re-armed only when the instant changes.
+type ArmedSleep = Option<(Instant, Pin<Box<monoio::time::Sleep>>)>;
 
 /// Installs every version the applier publishes on `core` until shutdown;
 /// releases the wake backlog of a large wake storm one batch
@@ -160,7 +173,9 @@ pub(crate) async fn follow_versions(core: &Core, hub: &Hub) {
     let feed = hub.feed(core.id() as usize);
     // Anything published before this core started listening.
     core.inner().install_published();
-    let mut timer: Option<(Instant, Pin<Box<monoio::time::Sleep>>)> = None;
+    let mut timer: ArmedSleep = None;
+    let mut pacing = WakePacing::new(core.inner().wake_hold_ms_max());
+    let mut hold_timer: ArmedSleep = None;
     while !hub.is_shutdown() {
         let turn = {
             let mut signalled = pin!(feed.signalled());
@@ -169,7 +184,12 @@ pub(crate) async fn follow_versions(core: &Core, hub: &Hub) {
                     return Poll::Ready(Turn::Install);
                 }
                 if core.inner().poll_wake_backlog(cx).is_ready() {
-                    return Poll::Ready(Turn::Release);
+                    if let Poll::Ready(turn) = pace_wakes(core, &mut pacing, &mut hold_timer, cx) {
+                        return Poll::Ready(turn);
+                    }
+                } else {
+                    pacing.drained();
+                    hold_timer = None;
                 }
                 poll_deadline(core, &mut timer, cx)
             })
@@ -190,18 +210,60 @@ pub(crate) async fn follow_versions(core: &Core, hub: &Hub) {
                     YieldNow { yielded: false }.await;
                 }
             }
+            Turn::Recheck => hold_timer = None,
         }
     }
     feed.clear_waker();
 }
 
+/// With wake-ups queued: `Release` now, or hold them (wake pacing, issue
+/// #4) with `hold_timer` armed at the recheck time (`Recheck` once it has
+/// passed). The bound is checked on this turn with the follower's own
+/// timer: no timer per query, and a held batch goes out by the bound even
+/// if nothing else happens.
+fn pace_wakes(core: &Core, pacing: &mut WakePacing, hold_timer: &mut ArmedSleep, cx: &mut Context<'_>) -> Poll<Turn> {
+    if pacing.is_off() {
+        return Poll::Ready(Turn::Release);
+    }
+    let dns = DnsLoad {
+        datagrams_waiting: core.inner().dns_datagrams_waiting(),
+        datagrams_received: core.inner().dns_datagrams_received(),
+    };
+    let decision = pacing.decide(Instant::now(), dns);
+    let stats = pacing.stats();
+    if (stats.held + stats.delivered_at_bound + stats.delivered_dns_idle).is_multiple_of(PACING_LOG_EVERY) {
+        tracing::debug!(
+            core = core.id(),
+            held = stats.held,
+            delivered_at_bound = stats.delivered_at_bound,
+            delivered_dns_idle = stats.delivered_dns_idle,
+            "wake pacing"
+        );
+    }
+    match decision {
+        WakeDecision::Deliver => {
+            *hold_timer = None;
+            Poll::Ready(Turn::Release)
+        }
+        WakeDecision::Hold { recheck_at } => poll_sleep_until(hold_timer, recheck_at, cx).map(|()| Turn::Recheck),
+    }
+}
+
+/// Polls `slot`'s sleep, (re-)armed at `at` when it was armed elsewhere.
+fn poll_sleep_until(slot: &mut ArmedSleep, at: Instant, cx: &mut Context<'_>) -> Poll<()> {
+    if slot.as_ref().is_none_or(|(armed, _)| *armed != at) {
+        let sleep = monoio::time::sleep_until(monoio::time::Instant::from_std(at));
+        *slot = Some((at, Box::pin(sleep)));
+    }
+    match slot.as_mut() {
+        Some((_, sleep)) => sleep.as_mut().poll(cx),
+        None => Poll::Ready(()),
+    }
+}
+
 /// Ready when the earliest parked deadline has passed; otherwise keeps
 /// `timer` armed at it (re-armed when the earliest deadline changes).
-fn poll_deadline(
-    core: &Core,
-    timer: &mut Option<(Instant, Pin<Box<monoio::time::Sleep>>)>,
-    cx: &mut Context<'_>,
-) -> Poll<Turn> {
+fn poll_deadline(core: &Core, timer: &mut ArmedSleep, cx: &mut Context<'_>) -> Poll<Turn> {
     let Some(at) = core.inner().next_park_deadline() else {
         *timer = None;
         return Poll::Pending;
@@ -209,12 +271,7 @@ fn poll_deadline(
     if at <= Instant::now() {
         return Poll::Ready(Turn::Expire);
     }
-    if timer.as_ref().is_none_or(|(armed, _)| *armed != at) {
-        let sleep = monoio::time::sleep_until(monoio::time::Instant::from_std(at));
-        *timer = Some((at, Box::pin(sleep)));
-    }
-    let (_, sleep) = timer.as_mut().expect("armed above");
-    sleep.as_mut().poll(cx).map(|()| Turn::Expire)
+    poll_sleep_until(timer, at, cx).map(|()| Turn::Expire)
 }
 
 /// Pending once (re-scheduling itself at the back of the run queue), then
@@ -242,6 +299,9 @@ fn spawn_servers(core: &Rc<Core>, sockets: CoreSockets, client_conns: &Arc<Clien
         monoio::spawn(accept_http(core.clone(), listener, client_conns.clone()));
     }
     for socket in sockets.dns_udp {
+        if let Err(e) = core.inner().watch_dns_socket(&socket) {
+            tracing::warn!(core = core.id(), error = %e, "wake pacing cannot see this dns socket");
+        }
         let socket = monoio::net::udp::UdpSocket::from_std(socket)?;
         monoio::spawn(crate::dns::udp::serve(core.clone(), socket));
     }

@@ -69,6 +69,7 @@ fn a_core_serves_dns_over_udp_and_tcp_and_stops_on_shutdown() {
         parked_max: 16,
         http_max_conns_per_client: 7,
         client_conns: crate::runtime::client_conns::ClientConns::new(7),
+        wake_hold_ms_max: 50,
     };
     let core = std::thread::spawn(move || core_thread(config, started_tx));
     assert_eq!(started_rx.recv_timeout(WAIT).unwrap(), Ok(0));
@@ -273,6 +274,7 @@ fn launch_for(cp: &MiniControlPlane, http: std::net::SocketAddr, dns: std::net::
         log_level: "warn".into(),
         exit_with_control_plane: false,
         http_max_conns_per_client: 200,
+        wake_hold_ms_max: 50,
     }
 }
 
