@@ -178,12 +178,17 @@ fn classify_labels(qname: &QName, n: usize, srv_question: bool) -> QueryForm<'_>
     if k == 0 {
         return QueryForm::Invalid;
     }
+    if keyword == b"service" {
+        // The hot path: `service_form` checks its own labels' text, which
+        // together are the query parts (a `.` cannot split a UTF-8
+        // sequence, so the parts are text exactly when each label is).
+        return service_form(qname, k, locality).unwrap_or(QueryForm::Invalid);
+    }
     let Some(parts) = text(qname.joined(0, k)) else {
         return QueryForm::Invalid;
     };
     match keyword {
         b"node" => QueryForm::Node { name: parts, locality },
-        b"service" => service_form(qname, k, locality).unwrap_or(QueryForm::Invalid),
         b"connect" if k == 1 => QueryForm::Connect {
             service: parts,
             locality,

@@ -72,6 +72,9 @@ const COMPRESSION_TABLE_MAX: usize = 64;
 /// EDNS option code of client subnet.
 const EDNS_OPTION_CLIENT_SUBNET: u16 = 8;
 
+/// An address record's bytes before its address when the owner is a
+/// pointer: pointer 2, type 2, class 2, TTL 4, rdlength 2.
+const ADDRESS_RECORD_FIXED_BYTES: usize = 12;
 const FLAG_QR: u16 = 0x8000;
 const FLAG_AA: u16 = 0x0400;
 const FLAG_RD: u16 = 0x0100;
@@ -193,6 +196,14 @@ impl QName {
         &self.text[start..last_start as usize + last_len as usize]
     }
 
+    /// Forgets the name without touching its buffers (a reused name is
+    /// only ever read up to the lengths set by the next parse).
+    fn clear(&mut self) {
+        self.wire_len = 0;
+        self.text_len = 0;
+        self.label_count = 0;
+    }
+
     fn push_label(&mut self, label: &[u8]) -> Result<(), WireError> {
         if label.is_empty() || label.len() > LABEL_BYTES_MAX {
             return Err(WireError);
@@ -208,9 +219,11 @@ impl QName {
             self.text_len += 1;
         }
         let start = self.text_len;
-        for (i, b) in label.iter().enumerate() {
-            self.text[start + i] = b.to_ascii_lowercase();
-        }
+        // Copied then lower-cased in place: one bounds check for the
+        // label, not one per byte.
+        let text = &mut self.text[start..start + label.len()];
+        text.copy_from_slice(label);
+        text.make_ascii_lowercase();
         self.text_len += label.len();
         self.labels[self.label_count] = (start as u8, label.len() as u8);
         self.label_count += 1;
@@ -250,6 +263,10 @@ pub struct Edns {
 }
 
 /// A parsed query: header, first question, EDNS.
+///
+/// About 800 bytes (the name's fixed buffers): the hot path parses into
+/// one reused `Query` per core ([`parse_query_into`]) instead of building
+/// and moving a fresh one per packet.
 #[derive(Debug, Clone)]
 pub struct Query {
     /// The header.
@@ -281,8 +298,36 @@ pub enum Rejection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct WireError;
 
+impl Default for Query {
+    fn default() -> Self {
+        Query {
+            header: Header {
+                id: 0,
+                flags: 0,
+                qdcount: 0,
+                ancount: 0,
+                nscount: 0,
+                arcount: 0,
+            },
+            qname: QName::default(),
+            qtype: 0,
+            qclass: 0,
+            edns: None,
+        }
+    }
+}
+
 /// Parses a query. Never panics, whatever the bytes.
 pub fn parse_query(packet: &[u8]) -> Result<Query, Rejection> {
+    let mut q = Query::default();
+    parse_query_into(packet, &mut q)?;
+    Ok(q)
+}
+
+/// Parses a query into `q`, reusing its buffers: nothing is zeroed or
+/// moved per packet. On `Err`, `q` holds a partial parse and must not be
+/// answered from. Never panics, whatever the bytes.
+pub fn parse_query_into(packet: &[u8], q: &mut Query) -> Result<(), Rejection> {
     let Some(header) = Header::parse(packet) else {
         return Err(Rejection::Drop);
     };
@@ -299,8 +344,9 @@ pub fn parse_query(packet: &[u8]) -> Result<Query, Rejection> {
     if header.qdcount > 1 {
         return Err(reply(rcode::FORMERR));
     }
-    let mut qname = QName::default();
-    let mut pos = read_name(packet, HEADER_BYTES, Some(&mut qname)).map_err(|_| reply(rcode::FORMERR))?;
+    let qname = &mut q.qname;
+    qname.clear();
+    let mut pos = read_name(packet, HEADER_BYTES, Some(qname)).map_err(|_| reply(rcode::FORMERR))?;
     qname.finish();
     let (Some(qtype), Some(qclass)) = (read_u16(packet, pos), read_u16(packet, pos + 2)) else {
         return Err(reply(rcode::FORMERR));
@@ -346,13 +392,11 @@ pub fn parse_query(packet: &[u8]) -> Result<Query, Rejection> {
         }
         pos = rdata_end;
     }
-    Ok(Query {
-        header,
-        qname,
-        qtype,
-        qclass,
-        edns,
-    })
+    q.header = header;
+    q.qtype = qtype;
+    q.qclass = qclass;
+    q.edns = edns;
+    Ok(())
 }
 
 fn read_u16(packet: &[u8], at: usize) -> Option<u16> {
@@ -578,6 +622,9 @@ impl<'b> ResponseWriter<'b> {
 
     /// An A record. Returns whether it fit.
     pub fn a(&mut self, owner: Name<'_>, ttl: u32, addr: std::net::Ipv4Addr) -> bool {
+        if let Name::Question = owner {
+            return self.question_address(rtype::A, ttl, &addr.octets());
+        }
         self.record(owner, rtype::A, ttl, |w| {
             w.buf.extend_from_slice(&addr.octets());
             Ok(())
@@ -586,10 +633,49 @@ impl<'b> ResponseWriter<'b> {
 
     /// An AAAA record.
     pub fn aaaa(&mut self, owner: Name<'_>, ttl: u32, addr: std::net::Ipv6Addr) -> bool {
+        if let Name::Question = owner {
+            return self.question_address(rtype::AAAA, ttl, &addr.octets());
+        }
         self.record(owner, rtype::AAAA, ttl, |w| {
             w.buf.extend_from_slice(&addr.octets());
             Ok(())
         })
+    }
+
+    /// An A or AAAA record owned by the question: the hot path of service
+    /// and node answers. The whole record (a pointer to the question, the
+    /// fixed fields, the address) is assembled on the stack and copied
+    /// once, with the same rules as [`Self::record`]: nothing after the
+    /// writer is full, the answer cap, the size limit (minus the OPT
+    /// room), and no record before the question is written.
+    fn question_address(&mut self, rr_type: u16, ttl: u32, addr: &[u8]) -> bool {
+        debug_assert!(addr.len() == 4 || addr.len() == 16, "an IPv4 or IPv6 address");
+        if self.full {
+            return false;
+        }
+        if self.section == Section::Answer && self.counts[0] as usize >= self.answers_max {
+            self.full = true;
+            return false;
+        }
+        if !self.question_written {
+            // As `record`: the owner cannot be encoded, skip the record.
+            return false;
+        }
+        let record_len = ADDRESS_RECORD_FIXED_BYTES + addr.len();
+        if self.buf.len() + record_len + self.reserved > self.size_limit {
+            self.full = true;
+            return false;
+        }
+        let mut record = [0u8; ADDRESS_RECORD_FIXED_BYTES + 16];
+        record[0..2].copy_from_slice(&(0xc000u16 | HEADER_BYTES as u16).to_be_bytes());
+        record[2..4].copy_from_slice(&rr_type.to_be_bytes());
+        record[4..6].copy_from_slice(&CLASS_IN.to_be_bytes());
+        record[6..10].copy_from_slice(&ttl.to_be_bytes());
+        record[10..12].copy_from_slice(&(addr.len() as u16).to_be_bytes());
+        record[ADDRESS_RECORD_FIXED_BYTES..record_len].copy_from_slice(addr);
+        self.buf.extend_from_slice(&record[..record_len]);
+        self.counts[self.section as usize] += 1;
+        true
     }
 
     /// A TXT record holding `text`, split into 255-byte character strings.

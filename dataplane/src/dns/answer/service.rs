@@ -3,10 +3,10 @@
 //! shuffled lazily (only the records written are drawn), as A/AAAA/CNAME
 //! or SRV records with their targets in ADDITIONAL (DNS.md §2, §4, §5).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::dns::rng::Rng;
-use crate::dns::service_cache::{CachedInstance, CachedService, InstanceAddress};
+use crate::dns::service_cache::{CachedInstance, CachedService, InstanceAddress, PLAIN_V4_ADDRESSES_MAX};
 use crate::dns::wire::{encode_labels, rtype, Name, ResponseWriter, Section, Srv, NAME_BYTES_MAX};
 
 use super::{Ctx, Scratch};
@@ -49,6 +49,18 @@ impl Ctx<'_> {
         let Some(cached) = services.get(self.state, service) else {
             return ServiceAnswer::NoInstances;
         };
+        if qtype == rtype::A && tag.is_none() {
+            // Every instance passing (checked again here: the entry's
+            // statuses are those `plain_v4` was built from), each with its
+            // own IPv4 address: answered from the table entry alone.
+            if let Some(addresses) = cached.plain_v4.addresses() {
+                if cached.passing.len() == addresses.len() && cached.instances.len() == addresses.len() {
+                    let ttl = self.zone.service_ttl_s(service);
+                    let cut = self.plain_a_records(w, addresses, ttl, rng);
+                    return ServiceAnswer::Written { cut };
+                }
+            }
+        }
         // Every instance when all may answer: the positions are `0..len`,
         // generated rather than read (one memory load less per query).
         let every = !self.zone.only_passing || cached.passing.len() == cached.instances.len();
@@ -113,6 +125,31 @@ impl Ctx<'_> {
             self.address_records(w, cached, qtype, ttl_s, order, seen_ips, rng)
         };
         ServiceAnswer::Written { cut }
+    }
+
+    /// The A records of a [`PlainV4`](crate::dns::service_cache::PlainV4)
+    /// service: exactly what [`Self::address_records`] writes for it
+    /// (the same draws of the same shuffle, so the same order for the
+    /// same seed), without reading the instances: the addresses are
+    /// distinct IPv4 ones and every instance may answer.
+    fn plain_a_records(&self, w: &mut ResponseWriter<'_>, addresses: &[[u8; 4]], ttl: u32, rng: &mut Rng) -> bool {
+        let mut order = [0u32; PLAIN_V4_ADDRESSES_MAX];
+        assert!(addresses.len() <= order.len(), "a plain service has few addresses");
+        let order = &mut order[..addresses.len()];
+        for (i, slot) in order.iter_mut().enumerate() {
+            *slot = i as u32;
+        }
+        for i in 0..order.len() {
+            // Drawn before the limit is checked, as the general path does.
+            let address = addresses[draw(order, i, rng) as usize];
+            if i >= self.zone.a_records_max {
+                break;
+            }
+            if !w.a(Name::Question, ttl, Ipv4Addr::from(address)) {
+                return true;
+            }
+        }
+        w.is_full()
     }
 
     /// A/AAAA records (one per distinct IP, `a_record_limit` at most);

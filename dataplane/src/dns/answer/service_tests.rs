@@ -430,3 +430,90 @@ fn mutated_service_queries_never_panic() {
         }
     }
 }
+
+/// `pl` on n1..n3, all passing, all tagged `t`: a service the A fast path
+/// answers from the cache entry (`PlainV4`), while `t.pl` goes through
+/// the instances.
+fn plain_state() -> State {
+    let mut s = state();
+    for i in 1..=3 {
+        register_service(&mut s, 40 + i, &format!("n{i}"), "pl-1", "pl", &["t"], "", 81);
+    }
+    s
+}
+
+fn a_rdata_in_order(m: &Message) -> Vec<String> {
+    m.answers
+        .iter()
+        .map(|r| match &r.data {
+            RData::A(a) => a.0.to_string(),
+            other => panic!("not an A record: {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn the_plain_a_path_answers_as_the_general_path_does() {
+    for (limit, edns) in [(None, None), (Some(2), None), (None, Some(1232)), (Some(0), Some(1232))] {
+        let zone = zone_with(|d| {
+            if let Some(limit) = limit {
+                d.a_record_limit = limit;
+            }
+        });
+        let mut plain = Asker::new(zone.clone());
+        plain.state = plain_state();
+        let mut general = Asker::new(zone);
+        general.state = plain_state();
+        let mut orders = std::collections::BTreeSet::new();
+        for _ in 0..60 {
+            let p = plain.ask_with("pl.service.consul.", RecordType::A, edns, Transport::Udp);
+            let g = general.ask_with("t.pl.service.consul.", RecordType::A, edns, Transport::Udp);
+            assert_eq!(p.metadata.response_code, ResponseCode::NoError);
+            assert_eq!(a_rdata_in_order(&p), a_rdata_in_order(&g), "same seed, same draws");
+            assert_eq!(
+                p.answers.iter().map(|r| r.ttl).collect::<Vec<_>>(),
+                g.answers.iter().map(|r| r.ttl).collect::<Vec<_>>()
+            );
+            assert!(p.answers.iter().all(|r| r.name.to_ascii() == "pl.service.consul."));
+            orders.insert(a_rdata_in_order(&p));
+        }
+        // a_record_limit 0 means no limit; pl has three instances.
+        let expected_len = match limit {
+            Some(l) if l > 0 => l.min(3) as usize,
+            _ => 3,
+        };
+        assert!(orders.iter().all(|o| o.len() == expected_len), "{limit:?}: {orders:?}");
+        if expected_len > 1 {
+            assert!(orders.len() > 1, "the order changes between queries: {orders:?}");
+        }
+    }
+}
+
+#[test]
+fn the_plain_a_path_is_left_when_an_instance_is_not_passing() {
+    let mut a = default_asker();
+    a.state = plain_state();
+    let before = a.ask("pl.service.consul.", RecordType::A);
+    assert_eq!(ips(&before.answers), vec!["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+    set_check(&mut a.state, 50, "n3", "pl-1", "pl-check", "warning");
+    let m = a.ask("pl.service.consul.", RecordType::A);
+    assert_eq!(
+        ips(&m.answers),
+        vec!["10.0.0.1", "10.0.0.2", "10.0.0.3"],
+        "warning still answers"
+    );
+    let mut only = Asker::new(zone_with(|d| d.only_passing = true));
+    only.state = a.state.clone();
+    let m = only.ask("pl.service.consul.", RecordType::A);
+    assert_eq!(
+        ips(&m.answers),
+        vec!["10.0.0.1", "10.0.0.2"],
+        "only_passing drops the warning one"
+    );
+    set_check(&mut a.state, 51, "n2", "pl-1", "pl-check2", "critical");
+    let m = a.ask("pl.service.consul.", RecordType::A);
+    assert_eq!(ips(&m.answers), vec!["10.0.0.1", "10.0.0.3"]);
+    let m = a.ask("PL.Service.Consul.", RecordType::AAAA);
+    assert!(m.answers.is_empty(), "no IPv6 address: NOERROR without data");
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+}
