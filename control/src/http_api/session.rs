@@ -123,15 +123,17 @@ async fn renew<T: SyncTarget>(env: &HttpEnv<'_, T>, id: &str) -> HttpAnswer {
         // Invalidated between the renew and this read.
         return text(404, format!("Session id '{id}' not found"));
     };
-    let mut a = render_sessions(&[session.as_ref()]);
+    // Pretty under `-dev`, as the data plane renders the session reads.
+    let mut a = render_sessions(&[session.as_ref()], env.agent.pretty_json);
     a.wait_index = index;
     a
 }
 
-/// `200` with `sessions` as a JSON array, in the data plane's shape.
-pub fn render_sessions(sessions: &[&Session]) -> HttpAnswer {
+/// `200` with `sessions` as a JSON array, in the data plane's shape
+/// (indented when `pretty`).
+pub fn render_sessions(sessions: &[&Session], pretty: bool) -> HttpAnswer {
     let mut body = Vec::new();
-    let mut w = JsonWriter::new(&mut body, false);
+    let mut w = JsonWriter::new(&mut body, pretty);
     w.begin_array();
     for s in sessions {
         write_session(&mut w, s);
