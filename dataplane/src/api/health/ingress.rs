@@ -11,16 +11,12 @@
 //! tag-filter path and answers the service's own instances; here the tags
 //! filter the gateway instances.
 
-use std::sync::Arc;
-
-use proconsul_shared::state::{CheckStatus, HealthCheck};
-
 use crate::api::config::exposed::{exposing_gateways, exposure_index, gateway_instances};
+use crate::api::health::entries::{write_entries, EntrySelectors};
 use crate::api::read::{json_body, or_answer, read_options, required_name};
 use crate::api::response::{QueryMeta, Response};
-use crate::api::row_filter::{keeps_entry, RowFilter};
+use crate::api::row_filter::RowFilter;
 use crate::api::selectors::{parse_passing, NodeMetaFilter, TagFilter};
-use crate::api::shapes::write_service_entry;
 use crate::api::{read_outcome, ApiRequest, Outcome};
 use crate::blocking::{WatchItem, WatchSet};
 use crate::core::{LeaderStatus, View};
@@ -34,10 +30,12 @@ pub const INGRESS_ENTRIES_MAX: usize = 10_000;
 pub fn ingress(req: &ApiRequest<'_>, service: &str, view: &View, leader: LeaderStatus) -> Outcome {
     let opts = or_answer!(read_options(req, view, leader));
     let service = or_answer!(required_name(service, "Missing service name"));
-    let passing_only = or_answer!(parse_passing(&req.query));
-    let filter = or_answer!(RowFilter::from_query(&req.query));
-    let tags = TagFilter::from_query(&req.query);
-    let meta = NodeMetaFilter::from_query(&req.query);
+    let selectors = EntrySelectors {
+        passing_only: or_answer!(parse_passing(&req.query)),
+        filter: or_answer!(RowFilter::from_query(&req.query)),
+        tags: TagFilter::from_query(&req.query),
+        meta: NodeMetaFilter::from_query(&req.query),
+    };
     let state = &view.state;
     let gateways: Vec<String> = exposing_gateways(state, service)
         .map(|e| e.name.to_ascii_lowercase())
@@ -54,36 +52,13 @@ pub fn ingress(req: &ApiRequest<'_>, service: &str, view: &View, leader: LeaderS
         .collect(),
     };
     read_outcome(req, &opts, index, &view.agent, watch, || {
-        let instances = gateways.iter().flat_map(|g| gateway_instances(state, g));
-        let mut checks: Vec<&HealthCheck> = Vec::new();
-        let mut listed = 0;
+        let instances = gateways
+            .iter()
+            .flat_map(|g| gateway_instances(state, g))
+            .map(std::sync::Arc::as_ref);
         let body = json_body(pretty, ENTRY_BYTES_ESTIMATE * gateways.len() + 2, |w| {
             w.begin_array();
-            for instance in instances {
-                if listed >= INGRESS_ENTRIES_MAX {
-                    break;
-                }
-                if !tags.matches(instance) {
-                    continue;
-                }
-                let Some(node) = state.nodes.get(&instance.node) else {
-                    // Consul skips an instance whose node is gone.
-                    continue;
-                };
-                if !meta.matches_meta(&node.meta) {
-                    continue;
-                }
-                checks.clear();
-                checks.extend(state.catalog.instance_checks(instance).map(Arc::as_ref));
-                if passing_only && checks.iter().any(|c| c.status != CheckStatus::Passing) {
-                    continue;
-                }
-                if !keeps_entry(filter.as_ref(), node, instance, &checks) {
-                    continue;
-                }
-                write_service_entry(w, node, instance, &checks);
-                listed += 1;
-            }
+            write_entries(w, state, instances, &selectors, INGRESS_ENTRIES_MAX);
             w.end_array();
         });
         Response::json(200, body).with_meta(QueryMeta::new(index.max(1), leader, opts.consistency))

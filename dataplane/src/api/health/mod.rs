@@ -12,6 +12,7 @@
 //! checks table.
 
 mod checks;
+mod entries;
 mod ingress;
 mod service;
 

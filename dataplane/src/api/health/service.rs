@@ -7,14 +7,12 @@
 
 use std::sync::Arc;
 
-use proconsul_shared::state::{CheckStatus, HealthCheck};
-
 use crate::api::catalog::Selection;
+use crate::api::health::entries::{write_entries, EntrySelectors};
 use crate::api::read::{json_body, or_answer, read_options, required_name};
 use crate::api::response::{QueryMeta, Response};
-use crate::api::row_filter::{keeps_entry, RowFilter};
+use crate::api::row_filter::RowFilter;
 use crate::api::selectors::{parse_passing, NodeMetaFilter, TagFilter};
-use crate::api::shapes::write_service_entry;
 use crate::api::{read_outcome, ApiRequest, Outcome};
 use crate::blocking::WatchSet;
 use crate::core::{LeaderStatus, View};
@@ -37,10 +35,12 @@ pub fn connect(req: &ApiRequest<'_>, name: &str, view: &View, leader: LeaderStat
 fn select(req: &ApiRequest<'_>, name: &str, view: &View, leader: LeaderStatus, selection: Selection) -> Outcome {
     let opts = or_answer!(read_options(req, view, leader));
     let name = or_answer!(required_name(name, "Missing service name"));
-    let passing_only = or_answer!(parse_passing(&req.query));
-    let filter = or_answer!(RowFilter::from_query(&req.query));
-    let tags = TagFilter::from_query(&req.query);
-    let meta = NodeMetaFilter::from_query(&req.query);
+    let selectors = EntrySelectors {
+        passing_only: or_answer!(parse_passing(&req.query)),
+        filter: or_answer!(RowFilter::from_query(&req.query)),
+        tags: TagFilter::from_query(&req.query),
+        meta: NodeMetaFilter::from_query(&req.query),
+    };
     let state = &view.state;
     let index = selection.index(&state.catalog, name);
     let pretty = req.pretty(view.agent.pretty_json);
@@ -48,30 +48,10 @@ fn select(req: &ApiRequest<'_>, name: &str, view: &View, leader: LeaderStatus, s
     read_outcome(req, &opts, index, &view.agent, watch, || {
         let instances = selection.instances(&state.catalog, name);
         let count = instances.map_or(0, |i| i.len());
-        let mut checks: Vec<&HealthCheck> = Vec::new();
         let body = json_body(pretty, ENTRY_BYTES_ESTIMATE * count + 2, |w| {
             w.begin_array();
-            for instance in instances.into_iter().flat_map(|i| i.values()) {
-                if !tags.matches(instance) {
-                    continue;
-                }
-                let Some(node) = state.nodes.get(&instance.node) else {
-                    // Consul skips an instance whose node is gone.
-                    continue;
-                };
-                if !meta.matches_meta(&node.meta) {
-                    continue;
-                }
-                checks.clear();
-                checks.extend(state.catalog.instance_checks(instance).map(Arc::as_ref));
-                if passing_only && checks.iter().any(|c| c.status != CheckStatus::Passing) {
-                    continue;
-                }
-                if !keeps_entry(filter.as_ref(), node, instance, &checks) {
-                    continue;
-                }
-                write_service_entry(w, node, instance, &checks);
-            }
+            let rows = instances.into_iter().flat_map(|i| i.values()).map(Arc::as_ref);
+            write_entries(w, state, rows, &selectors, usize::MAX);
             w.end_array();
         });
         Response::json(200, body).with_meta(QueryMeta::new(index, leader, opts.consistency))
