@@ -88,3 +88,17 @@ pub fn set(key: &str, value: &[u8]) -> Command {
 pub fn request<'a>(method: &'a str, path: &'a str, query: &'a str, body: &'a [u8]) -> ApiRequest<'a> {
     ApiRequest::new(method, path, Query::parse(query).expect("test query parses"), body)
 }
+
+/// Whether applying `command` to `state` wakes a read parked on `watch`
+/// (the per-core registry and change set, as a delta reaches a core).
+pub fn wakes(watch: &crate::blocking::WatchSet, state: &State, command: &Command) -> bool {
+    let mut registry = crate::blocking::WatchRegistry::new(4);
+    let parked = registry.register(watch, ()).expect("room for one");
+    let mut next = state.clone();
+    let (_, delta) = next.apply_command(state.index() + 1, command);
+    let mut changes = crate::blocking::ChangeSet::default();
+    changes.record_delta(&delta);
+    let mut hits = Vec::new();
+    registry.affected(&changes, &mut hits);
+    hits.contains(&parked)
+}

@@ -80,7 +80,7 @@ pub fn get_or_list(req: &ApiRequest<'_>, rest: &str, view: &View, leader: Leader
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::test_support::{leader, request, view_with};
+    use crate::api::test_support::{leader, request, view_with, wakes};
     use crate::blocking::{WatchItem, WatchSet};
     use proconsul_shared::state::ConfigEntry;
     use proconsul_shared::Command;
@@ -96,19 +96,6 @@ mod tests {
             },
             cas: None,
         }
-    }
-
-    /// Whether applying `command` to `state` wakes a read parked on `watch`.
-    fn wakes(watch: &WatchSet, state: &proconsul_shared::State, command: &Command) -> bool {
-        let mut registry = crate::blocking::WatchRegistry::new(4);
-        let parked = registry.register(watch, ()).expect("room for one");
-        let mut next = state.clone();
-        let (_, delta) = next.apply_command(state.index() + 1, command);
-        let mut changes = crate::blocking::ChangeSet::default();
-        changes.record_delta(&delta);
-        let mut hits = Vec::new();
-        registry.affected(&changes, &mut hits);
-        hits.contains(&parked)
     }
 
     fn ready(outcome: Outcome) -> Response {

@@ -6,7 +6,7 @@ use proconsul_shared::Command;
 use serde_json::json;
 
 use super::{collection, specific};
-use crate::api::test_support::{agent, leader, request, view_of};
+use crate::api::test_support::{agent, leader, request, view_of, wakes};
 use crate::api::{Outcome, Response};
 use crate::query_exec::test_support::catalog;
 
@@ -221,19 +221,6 @@ fn blocking_reads_park_until_the_table_index_passes() {
     assert_eq!(r.status, 200);
     let r = ready(collection(&request("GET", "/v1/query", "index=zz", b""), &v, leader()));
     assert_eq!(r.status, 400, "bad options are refused before anything else");
-}
-
-/// Whether applying `command` to `state` wakes a read parked on `watch`.
-fn wakes(watch: &crate::blocking::WatchSet, state: &proconsul_shared::State, command: &Command) -> bool {
-    let mut registry = crate::blocking::WatchRegistry::new(4);
-    let parked = registry.register(watch, ()).expect("room for one");
-    let mut next = state.clone();
-    let (_, delta) = next.apply_command(state.index() + 1, command);
-    let mut changes = crate::blocking::ChangeSet::default();
-    changes.record_delta(&delta);
-    let mut hits = Vec::new();
-    registry.affected(&changes, &mut hits);
-    hits.contains(&parked)
 }
 
 /// The node of the first entry `web-q/execute` answers for a client at `peer`.
