@@ -89,6 +89,14 @@ impl Rejection {
         }
     }
 
+    /// `413` for a body of `len` bytes over `max_bytes`, in Consul's words.
+    pub fn body_too_large(len: usize, max_bytes: usize) -> Rejection {
+        Rejection {
+            status: 413,
+            message: format!("Request body({len} bytes) too large, max size: {max_bytes} bytes"),
+        }
+    }
+
     /// `400 Request decode failed: <err>`.
     pub fn decode(e: DecodeError) -> Rejection {
         Rejection::bad_request(format!("Request decode failed: {e}"))

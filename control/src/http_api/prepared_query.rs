@@ -163,13 +163,7 @@ pub fn check(query: &PreparedQuery) -> Result<(), String> {
 /// Decodes a `PreparedQuery` body, within [`PREPARED_QUERY_BYTES_MAX`].
 pub fn decode(body: &[u8]) -> Result<PreparedQuery, Rejection> {
     if body.len() > PREPARED_QUERY_BYTES_MAX {
-        return Err(Rejection {
-            status: 413,
-            message: format!(
-                "Request body({} bytes) too large, max size: {PREPARED_QUERY_BYTES_MAX} bytes",
-                body.len()
-            ),
-        });
+        return Err(Rejection::body_too_large(body.len(), PREPARED_QUERY_BYTES_MAX));
     }
     let value = parse_body(body).map_err(Rejection::decode)?;
     let f = Fields::of(&value, "PreparedQuery").map_err(Rejection::decode)?;
@@ -248,6 +242,20 @@ mod tests {
 
     fn decoded(body: &str) -> PreparedQuery {
         decode(body.as_bytes()).unwrap_or_else(|r| panic!("{}: {}", r.status, r.message))
+    }
+
+    #[test]
+    fn a_body_over_the_limit_is_413_in_consuls_words() {
+        let body = vec![b' '; PREPARED_QUERY_BYTES_MAX + 1];
+        let r = decode(&body).expect_err("over the limit");
+        assert_eq!(r.status, 413);
+        assert_eq!(
+            r.message,
+            format!(
+                "Request body({} bytes) too large, max size: {PREPARED_QUERY_BYTES_MAX} bytes",
+                PREPARED_QUERY_BYTES_MAX + 1
+            )
+        );
     }
 
     #[test]

@@ -169,13 +169,7 @@ async fn write<T: SyncTarget>(env: &HttpEnv<'_, T>, command: Command) -> Result<
 /// this agent's node, the default `Node`.
 pub fn decode(body: &[u8], node_name: &str) -> Result<Session, Rejection> {
     if body.len() > SESSION_BODY_BYTES_MAX {
-        return Err(Rejection {
-            status: 413,
-            message: format!(
-                "Request body({} bytes) too large, max size: {SESSION_BODY_BYTES_MAX} bytes",
-                body.len()
-            ),
-        });
+        return Err(Rejection::body_too_large(body.len(), SESSION_BODY_BYTES_MAX));
     }
     let value = parse_body(body).map_err(Rejection::decode)?;
     let f = Fields::of(&value, "Session").map_err(Rejection::decode)?;
