@@ -17,6 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use proconsul_shared::state::Node;
 use proconsul_shared::State;
 
+use crate::dns::answer_cache::PlainAnswer;
 use crate::dns::name::{classify, Domain, Locality, NameClass, QueryForm};
 use crate::dns::ptr::{reverse_ip, PtrIndex, PtrTarget};
 use crate::dns::rng::Rng;
@@ -79,6 +80,10 @@ pub struct Scratch {
     /// The query being answered, parsed in place ([`respond`]); boxed so
     /// that taking it out of the scratch moves a pointer, not ~800 bytes.
     query: Option<Box<Query>>,
+    /// Set when the last answer came whole from a `PlainV4` table entry
+    /// (what the [`AnswerCache`](crate::dns::answer_cache::AnswerCache)
+    /// may keep).
+    plain_answer: Option<PlainAnswer>,
 }
 
 impl Scratch {
@@ -93,6 +98,16 @@ impl Scratch {
     /// The service cache (benches and tests look at its build count).
     pub fn services(&self) -> &ServiceCache {
         &self.services
+    }
+
+    /// The shuffling PRNG (the answer cache draws from it too).
+    pub fn rng_mut(&mut self) -> &mut Rng {
+        &mut self.rng
+    }
+
+    /// What the last [`respond`] answered from a `PlainV4` entry, if it did.
+    pub fn take_plain_answer(&mut self) -> Option<PlainAnswer> {
+        self.plain_answer.take()
     }
 }
 
@@ -109,6 +124,7 @@ pub fn respond(
 ) -> Outcome {
     // The query lives in the scratch between packets (allocated once per
     // core); it is taken out while the answer borrows the scratch.
+    scratch.plain_answer = None;
     let mut q = scratch.query.take().unwrap_or_default();
     let outcome = match wire::parse_query_into(packet, &mut q) {
         Ok(()) => answer(&q, transport, state, zone, now_unix_s, scratch, out),

@@ -7,6 +7,7 @@
 //! view to the answer builder with buffers reused across queries.
 
 pub mod answer;
+pub mod answer_cache;
 pub mod name;
 pub mod ptr;
 pub mod recursor;
@@ -26,6 +27,7 @@ use proconsul_shared::agent_info::AgentInfo;
 
 use crate::core::View;
 pub use answer::{Outcome, Transport};
+use answer_cache::{AnswerCache, AnswerCacheStats};
 use zone::Zone;
 
 /// Per-core answering state: the zone derived from the current agent
@@ -33,6 +35,8 @@ use zone::Zone;
 pub struct Responder {
     zone: Option<(Arc<AgentInfo>, Zone)>,
     scratch: answer::Scratch,
+    /// Repeated UDP questions answered without the full path.
+    answers: AnswerCache,
 }
 
 impl Default for Responder {
@@ -42,6 +46,7 @@ impl Default for Responder {
         let mut responder = Responder {
             zone: None,
             scratch: answer::Scratch::default(),
+            answers: AnswerCache::default(),
         };
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -74,9 +79,29 @@ impl Responder {
         };
         if !fresh {
             self.zone = Some((view.agent.clone(), Zone::from_agent(&view.agent)));
+            self.answers.clear();
         }
         let zone = &self.zone.as_ref().expect("zone set above").1;
-        answer::respond(packet, transport, &view.state, zone, now_unix_s, &mut self.scratch, out)
+        let state_index = view.state.index();
+        if transport == Transport::Udp && self.answers.answer(packet, state_index, self.scratch.rng_mut(), out) {
+            return Outcome::Send;
+        }
+        let outcome = answer::respond(packet, transport, &view.state, zone, now_unix_s, &mut self.scratch, out);
+        if let (Transport::Udp, Outcome::Send, Some(plain)) = (transport, outcome, self.scratch.take_plain_answer()) {
+            self.answers.insert(packet, out, state_index, &plain);
+        }
+        outcome
+    }
+
+    /// Brings the answer cache's slots for `packet` toward the CPU (call
+    /// for every query of a batch before answering the first).
+    pub fn prefetch(&self, packet: &[u8]) {
+        self.answers.prefetch(packet);
+    }
+
+    /// The answer cache's counters.
+    pub fn answer_cache_stats(&self) -> AnswerCacheStats {
+        self.answers.stats()
     }
 }
 
@@ -153,5 +178,62 @@ mod tests {
             Outcome::Send
         );
         assert_eq!(out[3] & 0x0f, wire::rcode::NOERROR);
+    }
+
+    /// `web` on node1 in a view of `domain` (a `PlainV4` service).
+    fn web_view(domain: &str, web_address: &str) -> View {
+        let mut state = State::default();
+        register_node(&mut state, 1, "node1", "10.0.0.1", &[]);
+        test_support::register_service(&mut state, 2, "node1", "web-1", "web", &[], web_address, 80);
+        let mut agent = test_agent();
+        agent.domain = domain.into();
+        View {
+            state: Arc::new(state),
+            agent: Arc::new(agent),
+            cluster: Arc::new(ClusterStatus::default()),
+        }
+    }
+
+    #[test]
+    fn repeated_udp_questions_come_from_the_answer_cache_until_the_view_moves() {
+        let mut responder = Responder::default();
+        let mut out = Vec::new();
+        let web = query(b"\x03web\x07service\x06consul\x00");
+        let mut ask = |responder: &mut Responder, view: &View, transport: Transport| {
+            assert_eq!(responder.respond(&web, transport, view, 1, &mut out), Outcome::Send);
+            let answer = out[out.len() - 4..].to_vec();
+            (out[3] & 0x0f, answer)
+        };
+        let first = web_view("consul.", "");
+        assert_eq!(ask(&mut responder, &first, Transport::Udp), (0, vec![10, 0, 0, 1]));
+        assert_eq!(responder.answer_cache_stats().inserts, 1);
+        for _ in 0..3 {
+            assert_eq!(ask(&mut responder, &first, Transport::Udp), (0, vec![10, 0, 0, 1]));
+        }
+        assert_eq!(responder.answer_cache_stats().hits, 3);
+        // TCP never reads the cache.
+        assert_eq!(ask(&mut responder, &first, Transport::Tcp), (0, vec![10, 0, 0, 1]));
+        assert_eq!(responder.answer_cache_stats().hits, 3);
+        // A state at another index: the full path answers from it.
+        // The replica moves on: web gets its own address at index 3.
+        let mut state = (*first.state).clone();
+        test_support::register_service(&mut state, 3, "node1", "web-1", "web", &[], "192.0.2.7", 80);
+        let moved = View {
+            state: Arc::new(state),
+            agent: first.agent.clone(),
+            cluster: first.cluster.clone(),
+        };
+        assert_eq!(ask(&mut responder, &moved, Transport::Udp), (0, vec![192, 0, 2, 7]));
+        assert_eq!(responder.answer_cache_stats().hits, 3);
+        // Another agent description (here another domain): nothing cached
+        // for the old one answers.
+        let other_domain = web_view("example.", "192.0.2.7");
+        let hits = responder.answer_cache_stats().hits;
+        let refused = View {
+            state: moved.state.clone(),
+            ..other_domain
+        };
+        assert_eq!(ask(&mut responder, &refused, Transport::Udp).0, wire::rcode::REFUSED);
+        assert_eq!(responder.answer_cache_stats().hits, hits);
     }
 }

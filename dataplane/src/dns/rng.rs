@@ -33,6 +33,14 @@ impl Rng {
     }
 }
 
+/// Draws the `i`-th element of a lazy Fisher-Yates shuffle of `order`:
+/// drawing `0..k` in turn gives the first `k` of a uniform shuffle.
+pub fn draw(order: &mut [u32], i: usize, rng: &mut Rng) -> u32 {
+    let j = i + rng.below(order.len() - i);
+    order.swap(i, j);
+    order[i]
+}
+
 impl Default for Rng {
     fn default() -> Self {
         Rng::new(0)

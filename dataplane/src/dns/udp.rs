@@ -77,6 +77,10 @@ fn answer_batch(
 ) {
     let view = core.view();
     let now_unix_s = unix_now_s();
+    // Every probe of the batch in flight at once, before the first answer.
+    for slot in 0..received {
+        responder.prefetch(batch.query(slot).0);
+    }
     for slot in 0..received {
         let peer = batch.peer(slot);
         let (query, _truncated, out) = batch.query_and_response(slot);

@@ -5,7 +5,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::dns::rng::Rng;
+use crate::dns::answer_cache::PlainAnswer;
+use crate::dns::rng::{draw, Rng};
 use crate::dns::service_cache::{CachedInstance, CachedService, InstanceAddress, PLAIN_V4_ADDRESSES_MAX};
 use crate::dns::wire::{encode_labels, rtype, Name, ResponseWriter, Section, Srv, NAME_BYTES_MAX};
 
@@ -18,13 +19,6 @@ pub(super) enum ServiceAnswer {
     /// Records written (possibly none of the asked type); `cut` when some
     /// answers were left out for room.
     Written { cut: bool },
-}
-
-/// Draws the `i`-th element of a lazy Fisher-Yates shuffle of `order`.
-fn draw(order: &mut [u32], i: usize, rng: &mut Rng) -> u32 {
-    let j = i + rng.below(order.len() - i);
-    order.swap(i, j);
-    order[i]
 }
 
 impl Ctx<'_> {
@@ -44,6 +38,7 @@ impl Ctx<'_> {
             seen_ips,
             written,
             srv_targets,
+            plain_answer,
             ..
         } = scratch;
         let Some(cached) = services.get(self.state, service) else {
@@ -57,6 +52,7 @@ impl Ctx<'_> {
                 if cached.passing.len() == addresses.len() && cached.instances.len() == addresses.len() {
                     let ttl = self.zone.service_ttl_s(service);
                     let cut = self.plain_a_records(w, addresses, ttl, rng);
+                    *plain_answer = Some(PlainAnswer::new(addresses, ttl));
                     return ServiceAnswer::Written { cut };
                 }
             }
