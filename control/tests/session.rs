@@ -423,28 +423,75 @@ fn a_failing_node_or_service_check_invalidates_the_session() {
     assert_eq!(info(&agent, &untouched).len(), 1, "serfHealth still passes");
 }
 
+/// One TTL session (TTL 10 s, the shortest Consul takes, so one test for
+/// both): a renewal pushes its expiry past the deadline it had at
+/// creation; once renewals stop it expires within 2 x TTL of the last one,
+/// releasing its key, which then stays under the session's lock-delay.
 #[test]
-fn ttl_expiry_invalidates_within_twice_the_ttl() {
+fn ttl_renewal_pushes_back_expiry_and_an_expired_sessions_keys_keep_its_lock_delay() {
     let agent = AgentSpec::dev().spawn();
     let ttl = Duration::from_secs(10);
+    let lock_delay = Duration::from_secs(3);
+    // What our timers give a TTL session: 2 x TTL after its last renewal.
+    let lifetime = 2 * ttl;
     let created_at = Instant::now();
-    let s = create(&agent, &json!({"TTL": "10s", "LockDelay": "0s"}));
-    let kept = create(&agent, &json!({}));
+    let s = create(&agent, &json!({"TTL": "10s", "LockDelay": "3s"}));
+    let other = create(&agent, &json!({"LockDelay": "0s"}));
     assert!(kv_lock(&agent, "ttl/lock", "acquire", &s, b"t"));
-    let gone_at = poll_until(2 * ttl + VISIBLE_WITHIN, || {
+
+    // Renew 8 s in: the deadline moves from ~20 s to ~28 s after creation.
+    thread::sleep(Duration::from_secs(8).saturating_sub(created_at.elapsed()));
+    let renewed_at = Instant::now();
+    let r = agent.put(&format!("/v1/session/renew/{s}"), b"");
+    r.expect_status(200);
+    assert_eq!(r.json()[0]["ID"], s.as_str(), "renew answers the session");
+
+    // Past the creation deadline (plus the driver's slack) it is alive.
+    let past_first_deadline = lifetime + Duration::from_millis(1500);
+    thread::sleep(past_first_deadline.saturating_sub(created_at.elapsed()));
+    assert_eq!(
+        info(&agent, &s).len(),
+        1,
+        "renewed at {:?}, alive {:?} after creation",
+        renewed_at - created_at,
+        created_at.elapsed()
+    );
+    assert_eq!(
+        kv_entry(&agent, "ttl/lock")["Session"],
+        s.as_str(),
+        "still holds its key"
+    );
+
+    let gone_at = poll_until(lifetime + VISIBLE_WITHIN, || {
         info(&agent, &s).is_empty().then(Instant::now)
     })
-    .expect("the session expired within 2 x TTL + slack");
-    let lived = gone_at - created_at;
+    .expect("the session expired once renewals stopped");
+    let lived_after_renewal = gone_at - renewed_at;
     assert!(
-        lived >= ttl - Duration::from_millis(100),
-        "not before its TTL: {lived:?}"
+        lived_after_renewal >= ttl - Duration::from_millis(100),
+        "not before a TTL after its renewal: {lived_after_renewal:?}"
     );
+    let e = kv_entry(&agent, "ttl/lock");
+    assert!(e.get("Session").is_none(), "its lock was released: {e}");
+
+    // The expiry invalidation starts the session's lock-delay on its key.
     assert!(
-        kv_entry(&agent, "ttl/lock").get("Session").is_none(),
-        "its lock was released"
+        !kv_lock(&agent, "ttl/lock", "acquire", &other, b"o"),
+        "another session cannot take the key inside the lock-delay"
     );
-    assert_eq!(info(&agent, &kept).len(), 1, "a session without TTL stays");
+    let acquired_at = poll_until(lock_delay + VISIBLE_WITHIN, || {
+        kv_lock(&agent, "ttl/lock", "acquire", &other, b"o").then(Instant::now)
+    })
+    .expect("acquired once the lock-delay passed");
+    // The delay began when the destroy applied, at most one poll before
+    // it was seen.
+    let waited = acquired_at - gone_at;
+    assert!(
+        waited >= lock_delay - POLL - Duration::from_millis(100),
+        "the lock-delay was honoured: {waited:?}"
+    );
+    assert_eq!(kv_entry(&agent, "ttl/lock")["LockIndex"], 2);
+    assert_eq!(info(&agent, &other).len(), 1, "a session without TTL stays");
     let r = agent.put(&format!("/v1/session/renew/{s}"), b"");
     expect_text(&r, 404, &format!("Session id '{s}' not found"));
 }
@@ -531,4 +578,59 @@ fn txn_lock_and_unlock_verbs() {
     let r = txn("lock", &b);
     r.expect_status(200);
     assert_eq!(r.json()["Results"][0]["KV"]["LockIndex"], 2);
+}
+
+/// A prepared query may name a live session (an unknown one is refused
+/// with Consul's text) and is deleted when that session is invalidated.
+#[test]
+fn a_prepared_query_bound_to_a_session_goes_with_it() {
+    let agent = AgentSpec::dev().spawn();
+    let unknown = "00000000-0000-0000-0000-000000000001";
+    let r = agent.request(
+        "POST",
+        "/v1/query",
+        &[],
+        json!({"Name": "bound", "Session": unknown, "Service": {"Service": "web"}})
+            .to_string()
+            .as_bytes(),
+    );
+    expect_text(&r, 500, &format!("invalid session \"{unknown}\""));
+
+    let s = create(&agent, &json!({"LockDelay": "0s"}));
+    let posted = |name: &str, session: &str| {
+        let r = agent.request(
+            "POST",
+            "/v1/query",
+            &[],
+            json!({"Name": name, "Session": session, "Service": {"Service": "web"}})
+                .to_string()
+                .as_bytes(),
+        );
+        r.expect_status(200);
+        r.json()["ID"].as_str().expect("an ID").to_string()
+    };
+    let bound = posted("bound", &s);
+    let free = posted("free", "");
+    let got = agent.get(&format!("/v1/query/{bound}"));
+    got.expect_status(200);
+    assert_eq!(got.json()[0]["Session"], s.as_str());
+
+    // An update may not bind it to an unknown session either.
+    let r = agent.put(
+        &format!("/v1/query/{free}"),
+        json!({"Name": "free", "Session": unknown, "Service": {"Service": "web"}})
+            .to_string()
+            .as_bytes(),
+    );
+    expect_text(&r, 500, &format!("invalid session \"{unknown}\""));
+
+    destroy(&agent, &s);
+    assert_eq!(
+        agent.get(&format!("/v1/query/{bound}")).status,
+        404,
+        "the bound query went with its session"
+    );
+    let left: Vec<Value> = agent.get("/v1/query").json().as_array().cloned().expect("a list");
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["ID"], free.as_str());
 }

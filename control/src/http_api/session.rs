@@ -7,7 +7,8 @@
 //!   case; `LockDelay` a Go duration string or a number of nanoseconds, a
 //!   number below 1000 meaning seconds; defaults `LockDelay` 15 s, `Node`
 //!   this agent, `NodeChecks` `["serfHealth"]` with Consul's
-//!   `Checks`/`NodeChecks` fix-up), checked with Consul's texts (bad
+//!   `Checks`/`NodeChecks` fix-up, a `null` list counting as `[]` as Go's
+//!   decoder makes it), checked with Consul's texts (bad
 //!   `Behavior` or `TTL`: 500), given a fresh UUID and proposed as
 //!   `Command::SessionCreate`; the node and check rules are the state
 //!   machine's (500 `Missing node registration`, `Missing check '<id>'
@@ -173,7 +174,8 @@ pub fn decode(body: &[u8], node_name: &str) -> Result<Session, Rejection> {
     }
     let value = parse_body(body).map_err(Rejection::decode)?;
     let f = Fields::of(&value, "Session").map_err(Rejection::decode)?;
-    let (session, behavior) = decode_fields(&f, node_name).map_err(Rejection::decode)?;
+    let nulls = NullLists::of(&value);
+    let (session, behavior) = decode_fields(&f, nulls, node_name).map_err(Rejection::decode)?;
     let server_error = |message| Rejection { status: 500, message };
     let Some(behavior) = SessionBehavior::parse(&behavior) else {
         return Err(server_error(format!("Invalid Behavior setting '{behavior}'")));
@@ -184,7 +186,7 @@ pub fn decode(body: &[u8], node_name: &str) -> Result<Session, Rejection> {
 
 /// The session as decoded (behavior left at its default) and the text of
 /// its `Behavior`.
-fn decode_fields(f: &Fields<'_>, node_name: &str) -> Result<(Session, String), DecodeError> {
+fn decode_fields(f: &Fields<'_>, nulls: NullLists, node_name: &str) -> Result<(Session, String), DecodeError> {
     let lock_delay_ns = lock_delay_ns(f)?;
     let behavior = f.string(&["Behavior"])?;
     let mut node = f.string(&["Node"])?;
@@ -201,8 +203,8 @@ fn decode_fields(f: &Fields<'_>, node_name: &str) -> Result<(Session, String), D
             })
         })
         .collect::<Result<Vec<_>, DecodeError>>()?;
-    let given_checks = f.get(&["Checks"]).map(|_| f.strings(&["Checks"])).transpose()?;
-    let given_node_checks = f.get(&["NodeChecks"]).map(|_| f.strings(&["NodeChecks"])).transpose()?;
+    let given_checks = given_list(f, "Checks", nulls.checks)?;
+    let given_node_checks = given_list(f, "NodeChecks", nulls.node_checks)?;
     let node_checks = fix_up_checks(given_checks, given_node_checks);
     let session = Session {
         id: String::new(),
@@ -217,6 +219,42 @@ fn decode_fields(f: &Fields<'_>, node_name: &str) -> Result<(Session, String), D
         modify_index: 0,
     };
     Ok((session, behavior))
+}
+
+/// Which of the create body's check lists are written as JSON `null`.
+#[derive(Debug, Clone, Copy, Default)]
+struct NullLists {
+    checks: bool,
+    node_checks: bool,
+}
+
+impl NullLists {
+    /// Go's decoder matches field names without case; `null` sets a
+    /// slice to nil, replacing the agent's `["serfHealth"]` default.
+    fn of(body: &Value) -> NullLists {
+        let mut nulls = NullLists::default();
+        let Some(object) = body.as_object() else {
+            return nulls;
+        };
+        for (key, value) in object {
+            if value.is_null() {
+                nulls.checks |= key.eq_ignore_ascii_case("Checks");
+                nulls.node_checks |= key.eq_ignore_ascii_case("NodeChecks");
+            }
+        }
+        nulls
+    }
+}
+
+/// A check list as Consul's agent sees it after decoding: `None` when
+/// absent (the default stays), empty when written `null` (Go's nil slice,
+/// which `fixupEmptySessionChecks` treats as `[]`), else its IDs.
+fn given_list(f: &Fields<'_>, name: &str, written_null: bool) -> Result<Option<Vec<String>>, DecodeError> {
+    match f.get(&[name]) {
+        Some(_) => f.strings(&[name]).map(Some),
+        None if written_null => Ok(Some(Vec::new())),
+        None => Ok(None),
+    }
 }
 
 /// `LockDelay`: absent = 15 s; a string is a Go duration, a number is

@@ -248,11 +248,10 @@ fn invalidated(before: &State, after: &State, command: &Command) -> Vec<std::syn
             take(s);
         }
     }
-    if !nodes.is_empty() {
-        for s in before.sessions.iter() {
-            if nodes.iter().any(|n| n.eq_ignore_ascii_case(&s.node)) {
-                take(s);
-            }
+    // The node index: O(sessions on the named nodes), not the table.
+    for node in nodes {
+        for s in before.sessions.of_node(node) {
+            take(s);
         }
     }
     gone

@@ -205,3 +205,51 @@ fn zero_lock_delay_leaves_keys_free() {
     server.apply(1, Command::SessionDestroy { id: S1.into() });
     assert!(server.rt.lock_delays.lock().unwrap().is_empty());
 }
+
+#[test]
+fn a_node_deregistered_by_another_case_puts_only_its_sessions_keys_under_lock_delay() {
+    let mut server = Server::new();
+    let other_node = Command::CatalogRegister(CatalogRegistration {
+        node: NodeRegistration {
+            id: String::new(),
+            node: "n2".into(),
+            address: "10.0.0.2".into(),
+            datacenter: "dc1".into(),
+            tagged_addresses: Default::default(),
+            meta: Default::default(),
+        },
+        skip_node_update: false,
+        service: None,
+        checks: vec![HealthCheck {
+            check_id: "serfHealth".into(),
+            name: "Serf Health Status".into(),
+            status: CheckStatus::Passing,
+            ..HealthCheck::default()
+        }],
+    });
+    server.apply(0, other_node);
+    server.apply(0, Command::SessionCreate(session(S1, "10s", 5_000_000_000)));
+    server.apply(
+        0,
+        Command::SessionCreate(Session {
+            node: "n2".into(),
+            ..session(S2, "10s", 5_000_000_000)
+        }),
+    );
+    server.apply(0, lock("on-n1", S1));
+    server.apply(0, lock("on-n2", S2));
+    server.apply(1_000, Command::NodeDeregister { node: "N1".into() });
+    assert!(server.state.sessions.get(S1).is_none());
+    assert!(server.state.sessions.get(S2).is_some());
+    let delays = server.rt.lock_delays.lock().unwrap().clone();
+    assert!(
+        delays.is_delayed("on-n1", 5_999),
+        "found through the node index, without case"
+    );
+    assert!(
+        !delays.is_delayed("on-n2", 1_000),
+        "another node's session is untouched"
+    );
+    assert_eq!(server.rt.ttl_deadline_ms(S1), None);
+    assert!(server.rt.ttl_deadline_ms(S2).is_some());
+}

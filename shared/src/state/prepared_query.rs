@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use imbl::OrdMap;
+use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
 
 use super::events::uuid_halves;
@@ -163,6 +163,9 @@ pub struct PreparedQueryTable {
     by_name: OrdMap<String, String>,
     /// Lower-cased template name (possibly empty) → ID.
     templates: OrdMap<String, String>,
+    /// Session ID → IDs of the queries bound to it (`Session`), so a
+    /// session's invalidation finds its queries without a table walk.
+    by_session: OrdMap<String, OrdSet<String>>,
     table_index: u64,
 }
 
@@ -188,6 +191,11 @@ impl PreparedQueryTable {
     /// The index of the last write to the table (deletes included).
     pub fn table_index(&self) -> u64 {
         self.table_index
+    }
+
+    /// IDs of the queries bound to session `session_id`, in ID order.
+    pub fn bound_to_session<'a>(&'a self, session_id: &str) -> impl Iterator<Item = &'a String> + 'a {
+        self.by_session.get(session_id).into_iter().flat_map(|ids| ids.iter())
     }
 
     /// Consul's lookup order: an ID (a template by ID is refused), then an
@@ -265,6 +273,12 @@ impl PreparedQueryTable {
         if query.is_template() {
             self.templates.insert(lower, query.id.clone());
         }
+        if !query.session.is_empty() {
+            self.by_session
+                .entry(query.session.clone())
+                .or_default()
+                .insert(query.id.clone());
+        }
         self.by_id.insert(query.id.clone(), Arc::new(query));
     }
 
@@ -291,6 +305,15 @@ impl PreparedQueryTable {
         }
         if self.templates.get(&lower).is_some_and(|i| i == id) {
             self.templates.remove(&lower);
+        }
+        if !old.session.is_empty() {
+            let session = old.session.clone();
+            if let Some(ids) = self.by_session.get_mut(&session) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.by_session.remove(&session);
+                }
+            }
         }
     }
 

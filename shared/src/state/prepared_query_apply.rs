@@ -44,9 +44,9 @@ impl State {
         if let Err(message) = self.prepared_queries.check_set(query) {
             return CommandResult::Failed(message);
         }
-        if !query.session.is_empty() {
-            // No sessions are stored here: Consul refuses a query bound to
-            // a session that does not exist.
+        if !query.session.is_empty() && self.sessions.get(&query.session).is_none() {
+            // Consul's text for a query bound to a session that does not
+            // exist (a live one binds it: the query goes with the session).
             return CommandResult::Failed(format!("invalid session {:?}", query.session));
         }
         let stored = PreparedQuery {
@@ -57,6 +57,17 @@ impl State {
         self.prepared_queries.put(stored.clone());
         ops.push(DeltaOp::PreparedQueryPut(stored));
         CommandResult::Done
+    }
+
+    /// Deletes the queries bound to session `session_id`, as Consul's
+    /// session invalidation does (`deleteSessionTxn`).
+    pub(super) fn delete_queries_of_session(&mut self, session_id: &str, index: u64, ops: &mut Vec<DeltaOp>) {
+        let bound: Vec<String> = self.prepared_queries.bound_to_session(session_id).cloned().collect();
+        for id in bound {
+            self.prepared_queries.delete(&id, index);
+            ops.push(DeltaOp::PreparedQueryDelete { id, index });
+        }
+        debug_assert!(self.prepared_queries.bound_to_session(session_id).next().is_none());
     }
 
     /// `PreparedQueryDelete`: an unknown ID is refused, as in Consul.
@@ -137,9 +148,135 @@ mod tests {
             session: "s1".into(),
             ..query(ID_B, "other")
         };
-        let (r, _) = s.apply_command(6, &Command::PreparedQueryCreate(bound));
+        let (r, d) = s.apply_command(6, &Command::PreparedQueryCreate(bound.clone()));
         assert_eq!(r, CommandResult::Failed("invalid session \"s1\"".into()));
+        assert!(d.ops.is_empty());
+        let (r, _) = s.apply_command(
+            7,
+            &Command::PreparedQueryUpdate(PreparedQuery {
+                id: ID_A.into(),
+                ..bound
+            }),
+        );
+        assert_eq!(
+            r,
+            CommandResult::Failed("invalid session \"s1\"".into()),
+            "an update too"
+        );
         assert_eq!(s.prepared_queries.len(), 1);
+        assert!(s.prepared_queries.get(ID_A).is_some_and(|q| q.session.is_empty()));
+    }
+
+    /// Node `n1` with a passing `serfHealth`, and session `session_id` on it.
+    fn with_session(s: &mut State, index: u64, session_id: &str) {
+        use crate::command::{CatalogRegistration, NodeRegistration};
+        use crate::state::{CheckStatus, HealthCheck, Session, SessionBehavior};
+        let register = Command::CatalogRegister(CatalogRegistration {
+            node: NodeRegistration {
+                id: String::new(),
+                node: "n1".into(),
+                address: "10.0.0.1".into(),
+                datacenter: "dc1".into(),
+                tagged_addresses: Default::default(),
+                meta: Default::default(),
+            },
+            skip_node_update: false,
+            service: None,
+            checks: vec![HealthCheck {
+                check_id: "serfHealth".into(),
+                name: "serfHealth".into(),
+                status: CheckStatus::Passing,
+                ..HealthCheck::default()
+            }],
+        });
+        s.apply_command(index, &register);
+        let session = Session {
+            id: session_id.into(),
+            name: String::new(),
+            node: "n1".into(),
+            lock_delay_ns: 0,
+            behavior: SessionBehavior::Release,
+            ttl: String::new(),
+            node_checks: vec!["serfHealth".into()],
+            service_checks: Vec::new(),
+            create_index: 0,
+            modify_index: 0,
+        };
+        let (r, _) = s.apply_command(index + 1, &Command::SessionCreate(session));
+        assert_eq!(r, CommandResult::Done);
+    }
+
+    #[test]
+    fn a_query_bound_to_a_live_session_goes_when_the_session_is_destroyed() {
+        const S1: &str = "00000000-0000-0000-0000-0000000000s1";
+        let mut leader = State::default();
+        with_session(&mut leader, 2, S1);
+        let mut replica = crate::snapshot::decode(&crate::snapshot::encode(&leader)).unwrap();
+        let bound = |id: &str, name: &str| PreparedQuery {
+            session: S1.into(),
+            ..query(id, name)
+        };
+        for (index, c) in [
+            (4, Command::PreparedQueryCreate(bound(ID_A, "a"))),
+            (5, Command::PreparedQueryCreate(bound(ID_B, "b"))),
+            (
+                6,
+                Command::PreparedQueryCreate(query("cccccccc-bbbb-cccc-dddd-eeeeeeeeeeee", "free")),
+            ),
+            // Unbinding a query by an update keeps it when the session goes.
+            (7, Command::PreparedQueryUpdate(query(ID_B, "b"))),
+        ] {
+            let (r, d) = leader.apply_command(index, &c);
+            assert_eq!(r, CommandResult::Done, "{c:?}");
+            assert!(replica.apply_delta(&d));
+        }
+        assert_eq!(leader.prepared_queries.bound_to_session(S1).collect::<Vec<_>>(), [ID_A]);
+
+        let (r, d) = leader.apply_command(8, &Command::SessionDestroy { id: S1.into() });
+        assert_eq!(r, CommandResult::Bool(true));
+        assert!(d
+            .ops
+            .iter()
+            .any(|o| matches!(o, DeltaOp::PreparedQueryDelete { id, index: 8 } if id == ID_A)));
+        assert!(replica.apply_delta(&d));
+        for state in [&leader, &replica] {
+            assert!(
+                state.prepared_queries.get(ID_A).is_none(),
+                "the bound query went with it"
+            );
+            assert!(state.prepared_queries.get(ID_B).is_some());
+            assert_eq!(state.prepared_queries.len(), 2);
+            assert_eq!(state.prepared_queries.table_index(), 8);
+            assert!(state.prepared_queries.bound_to_session(S1).next().is_none());
+            assert!(matches!(
+                state.prepared_queries.resolve("a"),
+                super::super::prepared_query::Resolved::NotFound
+            ));
+        }
+    }
+
+    #[test]
+    fn a_check_invalidating_the_session_deletes_its_query_and_restore_keeps_the_binding() {
+        const S1: &str = "00000000-0000-0000-0000-0000000000s1";
+        let mut s = State::default();
+        with_session(&mut s, 2, S1);
+        let bound = PreparedQuery {
+            session: S1.into(),
+            ..query(ID_A, "a")
+        };
+        s.apply_command(4, &Command::PreparedQueryCreate(bound));
+        let mut restored = crate::snapshot::decode(&crate::snapshot::encode(&s)).unwrap();
+        assert_eq!(
+            restored.prepared_queries.bound_to_session(S1).collect::<Vec<_>>(),
+            [ID_A]
+        );
+        let (_, d) = restored.apply_command(5, &Command::NodeDeregister { node: "n1".into() });
+        assert!(d
+            .ops
+            .iter()
+            .any(|o| matches!(o, DeltaOp::PreparedQueryDelete { id, .. } if id == ID_A)));
+        assert!(restored.prepared_queries.is_empty());
+        assert!(restored.sessions.is_empty());
     }
 
     #[test]

@@ -7,8 +7,10 @@
 
 use std::sync::Arc;
 
-use imbl::OrdMap;
+use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
+
+use super::session_apply::SESSION_HELD_KEYS_MAX;
 
 /// What happens to the keys a session holds when it is invalidated.
 #[derive(
@@ -103,12 +105,40 @@ impl Session {
     }
 }
 
-/// Live sessions by ID, with the index of the table's last change.
-#[derive(Debug, Clone, Default)]
+/// Live sessions by ID, with a per-node index and the index of the
+/// table's last change.
+///
+/// Invariant: `by_node` holds exactly one entry per live session, under
+/// its node's lowercased name (node names compare without case, as the
+/// node table does), and no empty set. Both maps are persistent, so the
+/// clone a snapshot takes stays cheap.
+#[derive(Debug, Clone)]
 pub struct SessionTable {
     by_id: OrdMap<String, Arc<Session>>,
+    /// Session IDs by lowercased node name.
+    by_node: OrdMap<String, OrdSet<String>>,
     /// Highest index of any session change (creates and destroys).
     table_index: u64,
+    /// Most keys one session may hold: [`SESSION_HELD_KEYS_MAX`] except in
+    /// tests, which lower it to reach it. Not replicated: only the state
+    /// that applies commands reads it.
+    held_keys_max: usize,
+}
+
+impl Default for SessionTable {
+    fn default() -> SessionTable {
+        SessionTable {
+            by_id: OrdMap::new(),
+            by_node: OrdMap::new(),
+            table_index: 0,
+            held_keys_max: SESSION_HELD_KEYS_MAX,
+        }
+    }
+}
+
+/// The `by_node` key of a node name.
+fn node_key(node: &str) -> String {
+    node.to_ascii_lowercase()
 }
 
 impl SessionTable {
@@ -121,9 +151,24 @@ impl SessionTable {
         self.by_id.values()
     }
 
-    /// The sessions of one node, by ID.
-    pub fn of_node<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a Arc<Session>> + 'a {
-        self.by_id.values().filter(move |s| s.node == node)
+    /// The sessions of one node (its name compared without case), by ID,
+    /// in O(sessions on that node).
+    pub fn of_node<'a>(&'a self, node: &str) -> impl Iterator<Item = &'a Arc<Session>> + 'a {
+        let ids = if node.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.by_node.get(&node_key(node))
+        } else {
+            self.by_node.get(node)
+        };
+        ids.into_iter().flat_map(|ids| ids.iter()).filter_map(move |id| {
+            let session = self.by_id.get(id);
+            debug_assert!(session.is_some(), "the node index names a live session");
+            session
+        })
+    }
+
+    /// How many sessions one node has (its name compared without case).
+    pub fn count_of_node(&self, node: &str) -> usize {
+        self.by_node.get(&node_key(node)).map_or(0, |ids| ids.len())
     }
 
     pub fn len(&self) -> usize {
@@ -139,29 +184,94 @@ impl SessionTable {
         self.table_index
     }
 
+    /// Most keys one session may hold at once.
+    pub fn held_keys_max(&self) -> usize {
+        self.held_keys_max
+    }
+
+    /// Lowers the held-key bound so a test can reach it.
+    #[cfg(test)]
+    pub(crate) fn set_held_keys_max_for_test(&mut self, held_keys_max: usize) {
+        assert!(held_keys_max <= SESSION_HELD_KEYS_MAX);
+        self.held_keys_max = held_keys_max;
+    }
+
     /// Inserts or replaces a session (its indexes are already set).
     pub fn put(&mut self, session: Session) {
         debug_assert!(session.modify_index >= session.create_index);
         self.bump(session.modify_index);
-        self.by_id.insert(session.id.clone(), Arc::new(session));
+        self.insert(session);
     }
 
     /// Removes a session at `index`. Returns it if it existed.
     pub fn delete(&mut self, id: &str, index: u64) -> Option<Arc<Session>> {
         let removed = self.by_id.remove(id)?;
+        self.unindex(&removed.node, id);
         self.bump(index);
         Some(removed)
     }
 
+    /// The table a snapshot held; the node index, which snapshots do not
+    /// carry, is rebuilt here.
     pub(crate) fn restore(sessions: Vec<Session>, table_index: u64) -> SessionTable {
         let mut t = SessionTable {
             table_index,
             ..Default::default()
         };
         for s in sessions {
-            t.by_id.insert(s.id.clone(), Arc::new(s));
+            t.insert(s);
         }
+        debug_assert_eq!(t.index_disagreement(), None);
         t
+    }
+
+    /// Inserts or replaces a session in both maps.
+    fn insert(&mut self, session: Session) {
+        let id = session.id.clone();
+        let key = node_key(&session.node);
+        if let Some(old) = self.by_id.insert(id.clone(), Arc::new(session)) {
+            self.unindex(&old.node, &id);
+        }
+        self.by_node.entry(key).or_default().insert(id);
+    }
+
+    /// Checks the invariant between `by_id` and `by_node` (a full walk:
+    /// for tests and debug checks). `None` when they agree, or what is
+    /// wrong.
+    pub fn index_disagreement(&self) -> Option<String> {
+        let mut indexed = 0usize;
+        for (key, ids) in &self.by_node {
+            if ids.is_empty() {
+                return Some(format!("node {key:?} has an empty set"));
+            }
+            for id in ids {
+                match self.by_id.get(id) {
+                    None => return Some(format!("node {key:?} names missing session {id:?}")),
+                    Some(s) if node_key(&s.node) != *key => {
+                        return Some(format!("session {id:?} of node {:?} is indexed under {key:?}", s.node))
+                    }
+                    Some(_) => indexed += 1,
+                }
+            }
+        }
+        if indexed != self.by_id.len() {
+            return Some(format!("{} sessions, {indexed} indexed", self.by_id.len()));
+        }
+        None
+    }
+
+    /// Drops `id` from node `node`'s set (and the set when it empties).
+    fn unindex(&mut self, node: &str, id: &str) {
+        let key = node_key(node);
+        let Some(ids) = self.by_node.get_mut(&key) else {
+            debug_assert!(false, "session {id:?} of node {node:?} was not indexed");
+            return;
+        };
+        let was_indexed = ids.remove(id).is_some();
+        debug_assert!(was_indexed, "session {id:?} of node {node:?} was not indexed");
+        if ids.is_empty() {
+            self.by_node.remove(&key);
+        }
     }
 
     fn bump(&mut self, index: u64) {
@@ -209,6 +319,87 @@ mod tests {
         assert!(t.delete("a", 8).is_none());
         assert_eq!(t.table_index(), 7, "destroying a missing session changes nothing");
         assert_eq!(t.len(), 1);
+    }
+
+    fn ids_of(t: &SessionTable, node: &str) -> Vec<String> {
+        t.of_node(node).map(|s| s.id.clone()).collect()
+    }
+
+    #[test]
+    fn node_index_follows_puts_replacements_and_deletes() {
+        let mut t = SessionTable::default();
+        t.put(session("b", "n1", 1));
+        t.put(session("a", "N1", 2));
+        t.put(session("c", "n2", 3));
+        assert_eq!(t.index_disagreement(), None);
+        assert_eq!(ids_of(&t, "n1"), ["a", "b"], "one node, its name without case, by ID");
+        assert_eq!(ids_of(&t, "N1"), ["a", "b"]);
+        assert_eq!(t.count_of_node("n1"), 2);
+        assert_eq!(ids_of(&t, "n2"), ["c"]);
+        assert!(ids_of(&t, "n3").is_empty());
+
+        // Replacing a session under another node moves it in the index.
+        t.put(session("b", "n2", 4));
+        assert_eq!(t.index_disagreement(), None);
+        assert_eq!(ids_of(&t, "n1"), ["a"]);
+        assert_eq!(ids_of(&t, "n2"), ["b", "c"]);
+
+        t.delete("a", 5);
+        assert_eq!(t.index_disagreement(), None);
+        assert!(ids_of(&t, "n1").is_empty());
+        assert_eq!(t.count_of_node("n1"), 0);
+        assert!(!t.by_node.contains_key("n1"), "an emptied node leaves the index");
+        t.delete("b", 6);
+        t.delete("c", 7);
+        assert!(t.by_node.is_empty());
+        assert_eq!(t.index_disagreement(), None);
+    }
+
+    #[test]
+    fn a_clone_keeps_its_own_index() {
+        let mut t = SessionTable::default();
+        t.put(session("a", "n1", 1));
+        let snapshot = t.clone();
+        t.delete("a", 2);
+        t.put(session("b", "n1", 3));
+        assert_eq!(ids_of(&snapshot, "n1"), ["a"]);
+        assert_eq!(ids_of(&t, "n1"), ["b"]);
+        assert_eq!(snapshot.index_disagreement(), None);
+        assert_eq!(t.index_disagreement(), None);
+    }
+
+    #[test]
+    fn restore_rebuilds_the_node_index() {
+        let t = SessionTable::restore(
+            vec![session("a", "n1", 1), session("b", "N1", 2), session("c", "n2", 3)],
+            9,
+        );
+        assert_eq!(t.table_index(), 9);
+        assert_eq!(t.index_disagreement(), None);
+        assert_eq!(ids_of(&t, "n1"), ["a", "b"]);
+        assert_eq!(ids_of(&t, "n2"), ["c"]);
+        assert_eq!(t.held_keys_max(), SESSION_HELD_KEYS_MAX);
+    }
+
+    #[test]
+    fn the_invariant_check_reports_a_stale_index() {
+        let mut t = SessionTable::default();
+        t.put(session("a", "n1", 1));
+        let mut stale = t.clone();
+        stale.by_id.remove("a");
+        assert!(stale
+            .index_disagreement()
+            .is_some_and(|why| why.contains("missing session")));
+        let mut moved = t.clone();
+        moved.by_id.insert("a".into(), Arc::new(session("a", "n2", 1)));
+        assert!(moved
+            .index_disagreement()
+            .is_some_and(|why| why.contains("indexed under")));
+        let mut unindexed = t;
+        unindexed.by_node.clear();
+        assert!(unindexed
+            .index_disagreement()
+            .is_some_and(|why| why.contains("1 sessions, 0 indexed")));
     }
 
     #[test]

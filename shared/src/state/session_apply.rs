@@ -10,7 +10,9 @@
 //!   through a service deregistration) remove the session in the same
 //!   entry and release (`Behavior: release`: `Session` cleared, `LockIndex`
 //!   kept, `ModifyIndex` = the entry's index) or delete (`delete`) every key
-//!   it holds. The held keys come from the KV table's per-session index.
+//!   it holds, and delete every prepared query bound to it (`Session`).
+//!   The held keys come from the KV table's per-session index, the queries
+//!   from the query table's.
 //! * `KvLock` / `KvUnlock`: `txn::lock_entry` / `txn::unlock_entry`, shared
 //!   with the transaction verbs. One session holds at most
 //!   [`SESSION_HELD_KEYS_MAX`] keys.
@@ -30,7 +32,8 @@ use crate::txn::{self, LockOutcome};
 /// leader's timers and the lock-delay table).
 pub const SESSIONS_MAX: usize = 65_536;
 
-/// Most keys one session may hold at once.
+/// Most keys one session may hold at once (through `KvLock`; the table
+/// carries the bound it applies, this value outside tests).
 pub const SESSION_HELD_KEYS_MAX: usize = 65_536;
 
 impl State {
@@ -55,11 +58,12 @@ impl State {
                 flags,
                 session,
             } => {
+                let held_keys_max = self.sessions.held_keys_max();
                 if self.kv.get(key).and_then(|e| e.session.as_deref()) != Some(session.as_str())
-                    && self.kv.held_count(session) >= SESSION_HELD_KEYS_MAX
+                    && self.kv.held_count(session) >= held_keys_max
                 {
                     return CommandResult::Failed(format!(
-                        "session {session:?} already holds {SESSION_HELD_KEYS_MAX} keys, the most one session may hold"
+                        "session {session:?} already holds {held_keys_max} keys, the most one session may hold"
                     ));
                 }
                 match txn::lock_entry(&mut self.kv, &self.sessions, key, value, *flags, session, index) {
@@ -160,6 +164,7 @@ impl State {
             }
         }
         debug_assert_eq!(self.kv.held_count(id), 0, "an invalidated session holds no key");
+        self.delete_queries_of_session(id, index, ops);
     }
 
     /// After one command: the sessions on every node whose checks or
@@ -187,10 +192,10 @@ impl State {
         if nodes.is_empty() {
             return;
         }
-        let doomed: Vec<String> = self
-            .sessions
+        // The node index makes this O(sessions on the touched nodes).
+        let doomed: Vec<String> = nodes
             .iter()
-            .filter(|s| nodes.iter().any(|n| n.eq_ignore_ascii_case(&s.node)))
+            .flat_map(|n| self.sessions.of_node(n))
             .filter(|s| !self.session_still_valid(s))
             .map(|s| s.id.clone())
             .collect();

@@ -134,6 +134,9 @@ impl Pair {
         let b: Vec<_> = self.replica.sessions.iter().cloned().collect();
         assert_eq!(a, b);
         assert_eq!(self.leader.sessions.table_index(), self.replica.sessions.table_index());
+        for state in [&self.leader, &self.replica] {
+            assert_eq!(state.sessions.index_disagreement(), None, "the node index agrees");
+        }
         let ka: Vec<_> = self.leader.kv.entries().cloned().collect();
         let kb: Vec<_> = self.replica.kv.entries().cloned().collect();
         assert_eq!(ka, kb);
@@ -524,4 +527,119 @@ fn snapshot_keeps_sessions_and_the_held_key_index() {
     let mut restored = restored;
     let (_, d) = restored.apply_command(p.next_index, &Command::SessionDestroy { id: S1.into() });
     assert_eq!(d.ops.len(), 2, "the session and the key it held");
+}
+
+#[test]
+fn invalidation_reaches_only_the_touched_node_through_the_node_index() {
+    let mut p = Pair::with_node();
+    p.apply(&register(
+        "n2",
+        None,
+        vec![check("serfHealth", "", CheckStatus::Passing)],
+    ));
+    let ids: Vec<String> = (0..6)
+        .map(|i| format!("00000000-0000-0000-0000-00000000000{i}"))
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let node = if i % 2 == 0 { "n1" } else { "n2" };
+        assert_eq!(
+            p.create(session(id, node, SessionBehavior::Release)),
+            CommandResult::Done
+        );
+    }
+    assert_eq!(p.leader.sessions.count_of_node("n1"), 3);
+    assert_eq!(
+        p.leader.sessions.count_of_node("N2"),
+        3,
+        "node names compare without case"
+    );
+    p.assert_agree();
+
+    let (_, d) = p.apply(&register(
+        "n1",
+        None,
+        vec![check("serfHealth", "", CheckStatus::Critical)],
+    ));
+    let destroyed: Vec<&str> = d
+        .ops
+        .iter()
+        .filter_map(|o| match o {
+            DeltaOp::SessionDelete { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        destroyed,
+        [&ids[0], &ids[2], &ids[4]],
+        "every n1 session, no n2 session"
+    );
+    for state in [&p.leader, &p.replica] {
+        assert_eq!(state.sessions.of_node("n1").count(), 0);
+        let n2: Vec<&str> = state.sessions.of_node("n2").map(|s| s.id.as_str()).collect();
+        assert_eq!(n2, [&ids[1], &ids[3], &ids[5]]);
+    }
+    p.assert_agree();
+
+    p.apply(&Command::SessionDestroy { id: ids[3].clone() });
+    assert_eq!(p.leader.sessions.count_of_node("n2"), 2);
+    p.assert_agree();
+
+    let restored = snapshot::decode(&snapshot::encode(&p.leader)).expect("decodes");
+    assert_eq!(restored.sessions.index_disagreement(), None);
+    let n2: Vec<&str> = restored.sessions.of_node("n2").map(|s| s.id.as_str()).collect();
+    assert_eq!(n2, [&ids[1], &ids[5]], "the node index is rebuilt on restore");
+}
+
+#[test]
+fn an_acquire_past_the_held_key_bound_fails_and_writes_nothing() {
+    const HELD_KEYS_MAX: usize = 3;
+    let mut p = Pair::with_node();
+    p.leader.sessions.set_held_keys_max_for_test(HELD_KEYS_MAX);
+    p.create(session(S1, "n1", SessionBehavior::Release));
+    p.create(session(S2, "n1", SessionBehavior::Release));
+    for i in 0..HELD_KEYS_MAX {
+        assert_eq!(p.apply(&lock(&format!("k{i}"), "v", S1)).0, CommandResult::Bool(true));
+    }
+    assert_eq!(p.leader.kv.held_count(S1), HELD_KEYS_MAX);
+    p.apply(&Command::KvSet {
+        key: "free".into(),
+        value: b"before".to_vec(),
+        flags: 0,
+    });
+    let before = p.entry("free");
+    let table_index = p.leader.kv.table_index();
+
+    let (r, d) = p.apply(&lock("free", "after", S1));
+    assert_eq!(
+        r,
+        CommandResult::Failed(format!(
+            "session \"{S1}\" already holds {HELD_KEYS_MAX} keys, the most one session may hold"
+        ))
+    );
+    assert!(d.ops.is_empty(), "nothing half-applied: {:?}", d.ops);
+    assert_eq!(p.entry("free"), before, "the key is untouched");
+    assert_eq!(p.leader.kv.table_index(), table_index);
+    assert_eq!(p.leader.kv.held_count(S1), HELD_KEYS_MAX);
+    let (r, _) = p.apply(&lock("new", "v", S1));
+    assert!(matches!(r, CommandResult::Failed(_)), "a missing key too");
+    assert!(p.entry("new").is_none());
+
+    assert_eq!(
+        p.apply(&lock("k0", "again", S1)).0,
+        CommandResult::Bool(true),
+        "re-acquiring a key it holds is not a new key"
+    );
+    assert_eq!(
+        p.apply(&lock("free", "v", S2)).0,
+        CommandResult::Bool(true),
+        "other sessions are not limited"
+    );
+    assert_eq!(p.apply(&unlock("k1", "v", S1)).0, CommandResult::Bool(true));
+    assert_eq!(
+        p.apply(&lock("new", "v", S1)).0,
+        CommandResult::Bool(true),
+        "a release makes room"
+    );
+    assert_eq!(p.leader.kv.held_count(S1), HELD_KEYS_MAX);
+    p.assert_agree();
 }

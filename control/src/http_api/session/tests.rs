@@ -145,6 +145,49 @@ async fn create_with_explicitly_empty_checks_survives_a_critical_serf_check() {
 }
 
 #[tokio::test]
+async fn null_check_lists_count_as_empty_as_in_consul() {
+    let f = Fixture::new().await;
+    f.set_serf(CheckStatus::Critical).await;
+    // Go's decoder sets a slice written `null` to nil, and
+    // `fixupEmptySessionChecks` then empties the default node checks.
+    for body in [
+        r#"{"Checks":null}"#,
+        r#"{"checks":null,"NodeChecks":["serfHealth"]}"#,
+        r#"{"NodeChecks":null}"#,
+        r#"{"NODECHECKS":null,"ServiceChecks":null}"#,
+    ] {
+        let a = f.call("PUT", "/v1/session/create", body).await;
+        assert_eq!(a.status, 200, "{body}: {}", body_text(&a));
+        let v: Value = serde_json::from_slice(&a.body).unwrap();
+        let id = v["ID"].as_str().expect("an ID");
+        let state = f.target.replica();
+        let s = state.sessions.get(id).expect("stored");
+        assert!(s.node_checks.is_empty(), "{body}: {:?}", s.node_checks);
+        assert!(s.service_checks.is_empty());
+    }
+    // Absent lists keep the default, which a critical serfHealth refuses.
+    let a = f.call("PUT", "/v1/session/create", r#"{"Name":"x"}"#).await;
+    assert_eq!(
+        (a.status, body_text(&a)),
+        (500, "Check 'serfHealth' is in critical state".to_string())
+    );
+    // `null` for Checks with other NodeChecks: Consul empties NodeChecks too.
+    let a = f
+        .call("PUT", "/v1/session/create", r#"{"Checks":null,"NodeChecks":["nope"]}"#)
+        .await;
+    assert_eq!(a.status, 200, "{}", body_text(&a));
+}
+
+#[test]
+fn null_lists_are_found_in_any_case() {
+    let v: Value = serde_json::from_str(r#"{"cHeCkS":null,"NodeChecks":["a"]}"#).unwrap();
+    let n = NullLists::of(&v);
+    assert!(n.checks && !n.node_checks);
+    let n = NullLists::of(&Value::Null);
+    assert!(!n.checks && !n.node_checks);
+}
+
+#[tokio::test]
 async fn create_refusals_carry_consul_status_and_text() {
     let f = Fixture::new().await;
     let cases: Vec<(&str, u16, String)> = vec![
