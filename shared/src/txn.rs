@@ -149,6 +149,14 @@ pub fn lock_entry(
         },
         None => (index, 1),
     };
+    // A key the session does not hold yet counts against its bound.
+    let held_keys_max = sessions.held_keys_max();
+    let already_held = kv.get(key).and_then(|e| e.session.as_deref()) == Some(session);
+    if !already_held && kv.held_count(session) >= held_keys_max {
+        return Err(format!(
+            "session {session:?} already holds {held_keys_max} keys, the most one session may hold"
+        ));
+    }
     let entry = KvEntry {
         key: key.to_string(),
         value: value.to_vec(),

@@ -57,24 +57,14 @@ impl State {
                 value,
                 flags,
                 session,
-            } => {
-                let held_keys_max = self.sessions.held_keys_max();
-                if self.kv.get(key).and_then(|e| e.session.as_deref()) != Some(session.as_str())
-                    && self.kv.held_count(session) >= held_keys_max
-                {
-                    return CommandResult::Failed(format!(
-                        "session {session:?} already holds {held_keys_max} keys, the most one session may hold"
-                    ));
+            } => match txn::lock_entry(&mut self.kv, &self.sessions, key, value, *flags, session, index) {
+                Ok(LockOutcome::Locked(entry)) => {
+                    ops.push(DeltaOp::KvPut(entry));
+                    CommandResult::Bool(true)
                 }
-                match txn::lock_entry(&mut self.kv, &self.sessions, key, value, *flags, session, index) {
-                    Ok(LockOutcome::Locked(entry)) => {
-                        ops.push(DeltaOp::KvPut(entry));
-                        CommandResult::Bool(true)
-                    }
-                    Ok(LockOutcome::HeldByOther) => CommandResult::Bool(false),
-                    Err(why) => CommandResult::Failed(why),
-                }
-            }
+                Ok(LockOutcome::HeldByOther) => CommandResult::Bool(false),
+                Err(why) => CommandResult::Failed(why),
+            },
             Command::KvUnlock {
                 key,
                 value,

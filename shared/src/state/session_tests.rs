@@ -623,6 +623,28 @@ fn an_acquire_past_the_held_key_bound_fails_and_writes_nothing() {
     let (r, _) = p.apply(&lock("new", "v", S1));
     assert!(matches!(r, CommandResult::Failed(_)), "a missing key too");
     assert!(p.entry("new").is_none());
+    // The txn `lock` verb obeys the same bound, and the whole txn rolls back.
+    let txn_lock = |key: &str| TxnKvOp {
+        verb: KvVerb::Lock,
+        key: key.into(),
+        value: b"v".to_vec(),
+        flags: 0,
+        index: 0,
+        session: Some(S1.into()),
+    };
+    let (r, d) = p.apply(&Command::Txn {
+        ops: vec![txn_lock("k0"), txn_lock("via-txn")],
+    });
+    let CommandResult::TxnRolledBack(errors) = r else {
+        panic!("rolled back: {r:?}");
+    };
+    assert_eq!(
+        errors.iter().map(|e| e.what.as_str()).collect::<Vec<_>>(),
+        [format!(
+            "session \"{S1}\" already holds {HELD_KEYS_MAX} keys, the most one session may hold"
+        )]
+    );
+    assert!(d.ops.is_empty() && p.entry("via-txn").is_none());
 
     assert_eq!(
         p.apply(&lock("k0", "again", S1)).0,
