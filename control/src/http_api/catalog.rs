@@ -106,6 +106,17 @@ fn as_catalog_rejection(rejection: Rejection) -> Rejection {
     as_rpc_error(rejection)
 }
 
+/// A check the `Catalog.Register` / `Catalog.Deregister` RPC makes on its
+/// arguments. Consul's HTTP handlers only decode and hand the request to
+/// the RPC; its plain errors carry no bad-request marker, so the HTTP layer
+/// answers them `500` with the error's text.
+fn rpc_argument_error(message: &str) -> Rejection {
+    Rejection {
+        status: 500,
+        message: message.into(),
+    }
+}
+
 /// Decodes a catalog registration body sent to an agent of
 /// `local_datacenter`.
 pub fn register_command(body: &[u8], local_datacenter: &str) -> Result<Command, Rejection> {
@@ -120,10 +131,10 @@ pub fn register_command(body: &[u8], local_datacenter: &str) -> Result<Command, 
         meta: f.string_map(&["NodeMeta"])?,
     };
     if node.node.is_empty() {
-        return Err(Rejection::bad_request("Must provide node"));
+        return Err(rpc_argument_error("Must provide node"));
     }
     if node.address.is_empty() {
-        return Err(Rejection::bad_request("Must provide address"));
+        return Err(rpc_argument_error("Must provide address"));
     }
     if let Err(why) = validate_meta(&node.meta) {
         return Err(Rejection::bad_request(format!("Invalid node metadata: {why}")));
@@ -179,7 +190,7 @@ pub fn deregister_command(body: &[u8], local_datacenter: &str) -> Result<Command
     write_datacenter(&f, local_datacenter)?;
     let node = f.string(&["Node"])?;
     if node.is_empty() {
-        return Err(Rejection::bad_request("Must provide node"));
+        return Err(rpc_argument_error("Must provide node"));
     }
     let service_id = Some(f.string(&["ServiceID"])?).filter(|s| !s.is_empty());
     let check_id = Some(f.string(&["CheckID"])?).filter(|s| !s.is_empty());
@@ -243,9 +254,17 @@ mod tests {
 
     #[test]
     fn register_errors() {
-        let cases = [
+        // The RPC's own argument checks: 500, as Consul's HTTP layer
+        // answers an RPC error.
+        for (body, want) in [
             (json!({"Address": "a"}), "Must provide node"),
             (json!({"Node": "n"}), "Must provide address"),
+            (json!({"Node": "", "Address": ""}), "Must provide node"),
+        ] {
+            let e = reg(body.clone()).unwrap_err();
+            assert_eq!((e.status, e.message.as_str()), (500, want), "{body}");
+        }
+        let cases = [
             (
                 json!({"Node": "n", "Address": "a", "Service": {"ID": "x"}}),
                 "Must provide service name (Service.Service) with ID \"x\"",
@@ -328,9 +347,9 @@ mod tests {
                 check_id: None
             }
         );
-        assert_eq!(
-            deregister_command(b"{}", "dc1").unwrap_err().message,
-            "Must provide node"
-        );
+        for body in [&b"{}"[..], br#"{"Node":""}"#] {
+            let e = deregister_command(body, "dc1").unwrap_err();
+            assert_eq!((e.status, e.message.as_str()), (500, "Must provide node"));
+        }
     }
 }

@@ -284,7 +284,7 @@ async fn catalog_register_and_deregister() {
     assert_eq!(a.status, 500);
     assert!(body(&a).contains("unknown service ID"));
     let a = f.call("PUT", "/v1/catalog/register", r#"{"Node":"ext"}"#).await;
-    assert_eq!((a.status, body(&a).as_str()), (400, "Must provide address"));
+    assert_eq!((a.status, body(&a).as_str()), (500, "Must provide address"));
     let a = f
         .call("PUT", "/v1/catalog/deregister", r#"{"Node":"ext","ServiceID":"db"}"#)
         .await;

@@ -24,6 +24,15 @@ fn bad_request(message: String) -> ControlError {
     ControlError { status: 400, message }
 }
 
+/// An argument the `Catalog.Register` / `Catalog.Deregister` RPC refuses
+/// with a plain error, which Consul's HTTP layer answers `500`.
+fn rpc_argument_error(message: &str) -> ControlError {
+    ControlError {
+        status: 500,
+        message: message.into(),
+    }
+}
+
 fn too_large(message: String) -> ControlError {
     ControlError { status: 413, message }
 }
@@ -57,10 +66,10 @@ fn named_key(k: &str) -> Result<(), ControlError> {
 
 fn node(reg: &NodeRegistration) -> Result<(), ControlError> {
     if reg.node.is_empty() {
-        return Err(bad_request("Must provide node".into()));
+        return Err(rpc_argument_error("Must provide node"));
     }
     if reg.address.is_empty() {
-        return Err(bad_request("Must provide address".into()));
+        return Err(rpc_argument_error("Must provide address"));
     }
     let fields = [&reg.node, &reg.address, &reg.id, &reg.datacenter];
     if fields.iter().any(|f| f.len() > NODE_FIELD_BYTES_MAX) {
@@ -136,7 +145,7 @@ pub fn validate(command: &Command) -> Result<(), ControlError> {
         Command::NodeRegister(reg) => node(reg),
         Command::NodeDeregister { node } | Command::CatalogDeregister { node, .. } => {
             if node.is_empty() {
-                return Err(bad_request("Must provide node".into()));
+                return Err(rpc_argument_error("Must provide node"));
             }
             Ok(())
         }
@@ -459,9 +468,10 @@ mod tests {
         };
         assert_eq!(validate(&Command::NodeRegister(reg.clone())), Ok(()));
         reg.address.clear();
+        let missing = validate(&Command::NodeRegister(reg.clone())).unwrap_err();
         assert_eq!(
-            validate(&Command::NodeRegister(reg.clone())).unwrap_err().message,
-            "Must provide address"
+            (missing.status, missing.message.as_str()),
+            (500, "Must provide address")
         );
         reg.address = "a".repeat(NODE_FIELD_BYTES_MAX + 1);
         assert_eq!(validate(&Command::NodeRegister(reg.clone())).unwrap_err().status, 400);
@@ -470,7 +480,17 @@ mod tests {
             reg.meta.insert(format!("k{i}"), "v".into());
         }
         assert!(validate(&Command::NodeRegister(reg)).is_err());
-        assert!(validate(&Command::NodeDeregister { node: String::new() }).is_err());
+        for unnamed in [
+            Command::NodeDeregister { node: String::new() },
+            Command::CatalogDeregister {
+                node: String::new(),
+                service_id: None,
+                check_id: None,
+            },
+        ] {
+            let e = validate(&unnamed).unwrap_err();
+            assert_eq!((e.status, e.message.as_str()), (500, "Must provide node"));
+        }
     }
 
     #[test]
