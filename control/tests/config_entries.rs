@@ -162,12 +162,12 @@ fn ingress_dns_answers_with_the_gateways() {
     let agent = AgentSpec::dev().spawn();
     register(
         &agent,
-        json!({"Node": "app", "Address": "127.0.0.10", "Service": {"Service": "web", "Port": 80}}),
+        json!({"Node": "app", "Address": "127.0.0.10", "Service": {"Service": "web", "Port": 80, "Tags": ["v1"]}}),
     );
     register(
         &agent,
         json!({"Node": "edge", "Address": "127.0.0.20",
-               "Service": {"Kind": "ingress-gateway", "Service": "gw", "Port": 21000}}),
+               "Service": {"Kind": "ingress-gateway", "Service": "gw", "Port": 21000, "Tags": ["v1"]}}),
     );
     let entry = json!({"Kind": "ingress-gateway", "Name": "gw",
                        "Listeners": [{"Port": 8080, "Protocol": "tcp", "Services": [{"Name": "web"}]}]});
@@ -218,6 +218,13 @@ fn ingress_dns_answers_with_the_gateways() {
     assert_eq!(entries[0]["Service"]["Kind"], "ingress-gateway");
     assert_eq!(entries[0]["Service"]["Port"], 21000);
     assert_eq!(agent.get("/v1/health/ingress/db").json(), json!([]));
+    // With a tag, Consul's tag lookup wins: web's own tagged instances.
+    let tagged = agent.get("/v1/health/ingress/web?tag=v1").json();
+    assert_eq!(tagged.as_array().unwrap().len(), 1, "{tagged}");
+    assert_eq!(
+        (&tagged[0]["Node"]["Node"], &tagged[0]["Service"]["Service"]),
+        (&json!("app"), &json!("web"))
+    );
     let index = r.index();
     std::thread::scope(|s| {
         let waiter = s.spawn(|| {

@@ -7,9 +7,11 @@
 //! service (which a wildcard covers only while registered) and each
 //! exposing gateway's service.
 //!
-//! Differs from Consul in one corner: with `tag=` Consul's RPC takes its
-//! tag-filter path and answers the service's own instances; here the tags
-//! filter the gateway instances.
+//! With any `tag=` the read is [`health::service`](super::service)'s, as in
+//! Consul: its `Health.ServiceNodes` RPC picks the tag-filter lookup
+//! before the ingress one, so the answer is the service's own instances
+//! carrying every tag (not the gateways), with that service's index, and
+//! it parks on that service alone.
 
 use crate::api::config::exposed::{exposing_gateways, exposure_index, gateway_instances};
 use crate::api::health::entries::{write_entries, EntrySelectors};
@@ -28,12 +30,15 @@ pub const INGRESS_ENTRIES_MAX: usize = 10_000;
 
 /// Handles `GET /v1/health/ingress/<service>` (`service` already decoded).
 pub fn ingress(req: &ApiRequest<'_>, service: &str, view: &View, leader: LeaderStatus) -> Outcome {
+    if req.query.has("tag") {
+        return super::service::service(req, service, view, leader);
+    }
     let opts = or_answer!(read_options(req, view, leader));
     let service = or_answer!(required_name(service, "Missing service name"));
     let selectors = EntrySelectors {
         passing_only: or_answer!(parse_passing(&req.query)),
         filter: or_answer!(RowFilter::from_query(&req.query)),
-        tags: TagFilter::from_query(&req.query),
+        tags: TagFilter::default(),
         meta: NodeMetaFilter::from_query(&req.query),
     };
     let state = &view.state;

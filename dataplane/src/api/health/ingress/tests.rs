@@ -161,3 +161,65 @@ fn blocks_on_entries_the_service_and_its_gateways() {
     assert_eq!(index_of(&r), 8);
     assert_eq!(ids(&view, "web", "passing"), ["gw-a-1", "gw-a-2", "gw-b-1"]);
 }
+
+#[test]
+fn a_tag_selects_the_services_own_instances_as_consul() {
+    let mut state = state();
+    // 8: web-2 on n2, tagged; 9: gw-a-1 re-registered with the same tag.
+    state.apply_command(
+        8,
+        &register(
+            node_reg("n2", "10.0.0.2", &[]),
+            Some(service("web-2", "web", &["v2", "primary"], 81)),
+            vec![],
+        ),
+    );
+    state.apply_command(
+        9,
+        &register(
+            node_reg("g1", "10.0.1.1", &[]),
+            Some(ServiceInstance {
+                tags: vec!["v2".into()],
+                ..gateway("gw-a-1", "gw-a", 21000)
+            }),
+            vec![],
+        ),
+    );
+    let view = view_of(state, agent());
+    assert_eq!(
+        ids(&view, "web", "tag=v2"),
+        ["web-2"],
+        "the service's instances with the tag, not the gateways carrying it"
+    );
+    assert_eq!(
+        ids(&view, "web", "tag=V2&tag=primary"),
+        ["web-2"],
+        "every tag, any case"
+    );
+    assert_eq!(ids(&view, "web", "tag=v2&tag=canary"), Vec::<String>::new());
+    assert_eq!(ids(&view, "db", "tag=v2"), Vec::<String>::new(), "no instance of db");
+    assert_eq!(
+        ids(&view, "web", ""),
+        ["gw-a-1", "gw-a-2", "gw-b-1"],
+        "without a tag: the gateways"
+    );
+
+    let r = ready(ingress(&request("GET", "", "tag=v2", b""), "web", &view, leader()));
+    let entries = json(&r);
+    assert_eq!(
+        (
+            entries[0]["Node"]["Node"].as_str(),
+            entries[0]["Service"]["Service"].as_str()
+        ),
+        (Some("n2"), Some("web"))
+    );
+    assert_eq!(index_of(&r), 8, "the service's index, not the gateway's later write");
+    let untagged = ready(ingress(&request("GET", "", "", b""), "web", &view, leader()));
+    assert_eq!(index_of(&untagged), 9, "the gateway read counts its gateways");
+
+    let req = request("GET", "", "tag=v2&index=8&wait=1s", b"");
+    let Outcome::Block(block) = ingress(&req, "web", &view, leader()) else {
+        panic!("a tagged read at the service's index parks");
+    };
+    assert_eq!(block.watch.items, [WatchItem::Service("web".into())]);
+}
