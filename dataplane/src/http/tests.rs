@@ -10,19 +10,15 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use proconsul_shared::ipc::messages::ClusterStatus;
 use proconsul_shared::{Command, State};
 
 use super::conn::parked_probe;
 use super::conn::Timeouts;
 use super::limits::{HEAD_BYTES_MAX, PARKED_READ_BYTES, PIPELINED_RESPONSES_MAX, READ_CHUNK_BYTES};
-use crate::api::test_support::{agent, set, state_with};
-use crate::blocking::ChangeSet;
+use crate::api::test_support::{set, state_with};
 use crate::core::Core;
-use crate::replica::handoff::Hub;
-use crate::replica::version::{LeaderInfo, Version};
 use crate::runtime::serve::follow_versions;
-use crate::runtime::CoreInner;
+use crate::runtime::test_core::{core_without_control_plane, HandPublishedReplica};
 
 const WAIT: Duration = Duration::from_secs(10);
 const PARKED_MAX: usize = 16;
@@ -38,28 +34,11 @@ struct Server {
     addr: SocketAddr,
     /// Connections here use [`SHORT`] timeouts.
     short_addr: SocketAddr,
-    hub: Arc<Hub>,
+    replica: HandPublishedReplica,
     parked: Arc<AtomicUsize>,
     /// The core's shared-rendering counters: stored, shared.
     renders: Arc<[AtomicUsize; 2]>,
-    next_seq: u64,
-    state: State,
     thread: Option<JoinHandle<()>>,
-}
-
-fn version(seq: u64, state: State, changes: ChangeSet) -> Version {
-    Version {
-        seq,
-        state: Arc::new(state),
-        agent: Arc::new(agent()),
-        cluster: Arc::new(ClusterStatus {
-            leader: Some("127.0.0.1:8300".into()),
-            peers: vec!["127.0.0.1:8300".into()],
-        }),
-        leader: LeaderInfo::fresh(Instant::now()),
-        restore_generation: 0,
-        changes: Arc::new(changes),
-    }
 }
 
 /// Which monoio driver the serving core uses.
@@ -108,18 +87,15 @@ impl Server {
     }
 
     fn start_parking(state: State, driver: Driver, parked_max: usize) -> Server {
-        let hub = Hub::new(1);
-        hub.publish(version(1, state.clone(), ChangeSet::everything()));
+        let replica = HandPublishedReplica::new(state);
         let parked = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = mpsc::channel();
         let renders = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
-        let (hub2, parked2, renders2) = (hub.clone(), parked.clone(), renders.clone());
+        let (hub2, parked2, renders2) = (replica.hub().clone(), parked.clone(), renders.clone());
         let thread = std::thread::spawn(move || {
             let mut rt = runtime(driver);
             rt.block_on(async move {
-                let first = hub2.latest().unwrap();
-                let socket = std::env::temp_dir().join("proconsul-http-tests-no-control-plane.sock");
-                let core = Core::new(CoreInner::new(0, hub2.clone(), &first, socket, parked_max));
+                let core = Core::new(core_without_control_plane(&hub2, "http-tests", parked_max));
                 let listener = monoio::net::TcpListener::bind("127.0.0.1:0").unwrap();
                 let short = monoio::net::TcpListener::bind("127.0.0.1:0").unwrap();
                 tx.send((listener.local_addr().unwrap(), short.local_addr().unwrap()))
@@ -157,11 +133,9 @@ impl Server {
         Server {
             addr,
             short_addr,
-            hub,
+            replica,
             parked,
             renders,
-            next_seq: 2,
-            state,
             thread: Some(thread),
         }
     }
@@ -174,12 +148,7 @@ impl Server {
 
     /// Applies `command` at the next index and publishes it.
     fn apply(&mut self, command: &Command) {
-        let index = self.state.index() + 1;
-        let (_, delta) = self.state.apply_command(index, command);
-        let mut changes = ChangeSet::default();
-        changes.record_delta(&delta);
-        self.hub.publish(version(self.next_seq, self.state.clone(), changes));
-        self.next_seq += 1;
+        self.replica.apply(command);
     }
 
     fn wait_parked(&self, n: usize) {
@@ -193,7 +162,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.hub.request_shutdown(0);
+        self.replica.hub().request_shutdown(0);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -749,11 +718,8 @@ const CONNECTION_FUTURE_BYTES_MAX: usize = 2_560;
 fn a_connection_future_fits_the_parked_query_budget() {
     let mut rt = runtime(Driver::Epoll);
     let size = rt.block_on(async {
-        let hub = Hub::new(1);
-        hub.publish(version(1, sample(), ChangeSet::everything()));
-        let first = hub.latest().unwrap();
-        let socket = std::env::temp_dir().join("proconsul-http-tests-no-control-plane.sock");
-        let core = Core::new(CoreInner::new(0, hub.clone(), &first, socket, PARKED_MAX));
+        let replica = HandPublishedReplica::new(sample());
+        let core = Core::new(core_without_control_plane(replica.hub(), "http-tests", PARKED_MAX));
         let listener = monoio::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let _client = std::net::TcpStream::connect(addr).unwrap();

@@ -5,66 +5,34 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use proconsul_shared::ipc::messages::ClusterStatus;
-use proconsul_shared::State;
-
-use super::core_inner::CoreInner;
-use super::serve::follow_versions;
-use crate::api::test_support::{agent, set, state_with};
+use super::test_core::{core_without_control_plane, poll_until, spawn_follower, HandPublishedReplica};
+use crate::api::test_support::{set, state_with};
 use crate::blocking::parking::WAKE_BATCH_MAX;
-use crate::blocking::{ChangeSet, WatchItem, WatchSet};
+use crate::blocking::{WatchItem, WatchSet};
 use crate::core::{Core, WaitOutcome};
-use crate::replica::handoff::Hub;
-use crate::replica::version::{LeaderInfo, Version};
 
 const WATCHERS: usize = 10_000;
 /// Bound on every wait in the test (polled in 1 ms steps).
 const STEPS_MAX: usize = 10_000;
 
-fn version(seq: u64, state: State, changes: ChangeSet) -> Version {
-    Version {
-        seq,
-        state: Arc::new(state),
-        agent: Arc::new(agent()),
-        cluster: Arc::new(ClusterStatus {
-            leader: Some("127.0.0.1:8300".into()),
-            peers: vec!["127.0.0.1:8300".into()],
-        }),
-        leader: LeaderInfo::fresh(Instant::now()),
-        restore_generation: 0,
-        changes: Arc::new(changes),
-    }
-}
-
-/// Sleeps 1 ms at a time until `done`, at most [`STEPS_MAX`] times.
+/// Polls until `done`, at most [`STEPS_MAX`] ms.
 async fn until(done: impl Fn() -> bool) -> bool {
-    for _ in 0..STEPS_MAX {
-        if done() {
-            return true;
-        }
-        monoio::time::sleep(Duration::from_millis(1)).await;
-    }
-    done()
+    poll_until(STEPS_MAX, done).await
 }
 
 #[test]
 fn a_datagram_waiting_when_a_wake_storm_starts_is_read_before_it_ends() {
-    let mut state = state_with(&[set("hot", b"0"), set("cold", b"0")]);
-    let hub = Hub::new(1);
-    hub.publish(version(1, state.clone(), ChangeSet::everything()));
+    let mut replica = HandPublishedReplica::new(state_with(&[set("hot", b"0"), set("cold", b"0")]));
     let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
         .enable_timer()
         .build()
         .unwrap();
     let seen_at = rt.block_on(async move {
-        let first = hub.latest().unwrap();
-        let socket = std::env::temp_dir().join("proconsul-fairness-tests-no-control-plane.sock");
-        let core = Core::new(CoreInner::new(0, hub.clone(), &first, socket, WATCHERS));
-        let (follower, h) = (core.clone(), hub.clone());
-        monoio::spawn(async move { follow_versions(&follower, &h).await });
+        let hub = replica.hub().clone();
+        let core = Core::new(core_without_control_plane(&hub, "fairness-tests", WATCHERS));
+        spawn_follower(&core, &hub);
 
         let index = core.view().state.index();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -100,10 +68,7 @@ fn a_datagram_waiting_when_a_wake_storm_starts_is_read_before_it_ends() {
         // The datagram is in the socket's queue before the storm starts.
         let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         client.send_to(b"query", dns_addr).unwrap();
-        let (_, delta) = state.apply_command(index + 1, &set("hot", b"1"));
-        let mut changes = ChangeSet::default();
-        changes.record_delta(&delta);
-        hub.publish(version(2, state, changes));
+        assert_eq!(replica.apply(&set("hot", b"1")), index + 1);
 
         assert!(
             until(|| answered.get() == WATCHERS && seen_at.get().is_some()).await,

@@ -257,6 +257,8 @@ mod fairness_tests;
 #[cfg(test)]
 mod test_control_plane;
 #[cfg(test)]
+pub(crate) mod test_core;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod wake_pacing_tests;

@@ -6,19 +6,12 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use proconsul_shared::ipc::messages::ClusterStatus;
-use proconsul_shared::State;
-
-use super::core_inner::CoreInner;
-use super::serve::follow_versions;
-use crate::api::test_support::{agent, set, state_with};
-use crate::blocking::{ChangeSet, WatchItem, WatchSet};
+use super::test_core::{core_without_control_plane, poll_until, spawn_follower, HandPublishedReplica};
+use crate::api::test_support::{set, state_with};
+use crate::blocking::{WatchItem, WatchSet};
 use crate::core::{Core, WaitOutcome};
-use crate::replica::handoff::Hub;
-use crate::replica::version::{LeaderInfo, Version};
 
 /// Bound on every wait in the test (polled in 1 ms steps).
 const STEPS_MAX: usize = 20_000;
@@ -27,29 +20,9 @@ const STEPS_MAX: usize = 20_000;
 const HOLD_MS: u64 = 1_000;
 const WATCHERS: usize = 20;
 
-fn version(seq: u64, state: State, changes: ChangeSet) -> Version {
-    Version {
-        seq,
-        state: Arc::new(state),
-        agent: Arc::new(agent()),
-        cluster: Arc::new(ClusterStatus {
-            leader: Some("127.0.0.1:8300".into()),
-            peers: vec!["127.0.0.1:8300".into()],
-        }),
-        leader: LeaderInfo::fresh(Instant::now()),
-        restore_generation: 0,
-        changes: Arc::new(changes),
-    }
-}
-
+/// Polls until `done`, at most [`STEPS_MAX`] ms.
 async fn until(done: impl Fn() -> bool) -> bool {
-    for _ in 0..STEPS_MAX {
-        if done() {
-            return true;
-        }
-        monoio::time::sleep(Duration::from_millis(1)).await;
-    }
-    done()
+    poll_until(STEPS_MAX, done).await
 }
 
 /// What the watchers saw.
@@ -70,17 +43,14 @@ struct Outcome {
 /// `HOLD_MS`; a DNS socket of the core holds a datagram nobody reads when
 /// `dns_busy`; three writes to `hot`, 10 ms apart.
 fn storm(dns_busy: bool) -> Outcome {
-    let mut state = state_with(&[set("hot", b"0")]);
-    let hub = Hub::new(1);
-    hub.publish(version(1, state.clone(), ChangeSet::everything()));
+    let mut replica = HandPublishedReplica::new(state_with(&[set("hot", b"0")]));
     let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
         .enable_timer()
         .build()
         .unwrap();
     rt.block_on(async move {
-        let first = hub.latest().unwrap();
-        let socket = std::env::temp_dir().join("proconsul-wake-pacing-tests-no-control-plane.sock");
-        let core = Core::new(CoreInner::new(0, hub.clone(), &first, socket, 100).with_wake_hold_ms_max(HOLD_MS));
+        let hub = replica.hub().clone();
+        let core = Core::new(core_without_control_plane(&hub, "wake-pacing-tests", 100).with_wake_hold_ms_max(HOLD_MS));
         let dns = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         core.inner().watch_dns_socket(&dns).unwrap();
         if dns_busy {
@@ -88,8 +58,7 @@ fn storm(dns_busy: bool) -> Outcome {
             client.send_to(b"query", dns.local_addr().unwrap()).unwrap();
             assert!(until(|| core.inner().dns_datagrams_waiting()).await);
         }
-        let (follower, h) = (core.clone(), hub.clone());
-        monoio::spawn(async move { follow_versions(&follower, &h).await });
+        spawn_follower(&core, &hub);
 
         let index = core.view().state.index();
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -111,12 +80,8 @@ fn storm(dns_busy: bool) -> Outcome {
 
         let mut newest = index;
         let mut first_write_at = None;
-        for (seq, value) in [(2, b"1"), (3, b"2"), (4, b"3")] {
-            let (_, delta) = state.apply_command(newest + 1, &set("hot", value));
-            newest = state.index();
-            let mut changes = ChangeSet::default();
-            changes.record_delta(&delta);
-            hub.publish(version(seq, state.clone(), changes));
+        for value in [b"1", b"2", b"3"] {
+            newest = replica.apply(&set("hot", value));
             first_write_at.get_or_insert_with(Instant::now);
             monoio::time::sleep(Duration::from_millis(10)).await;
         }
