@@ -37,6 +37,7 @@ use std::hash::Hasher;
 
 use crate::dns::rng::{draw, Rng};
 use crate::dns::service_cache::PLAIN_V4_ADDRESSES_MAX;
+use crate::dns::wire::{rtype, CLASS_IN, HEADER_BYTES};
 
 /// Slots in one core's table (a power of two).
 pub const ANSWER_SLOTS: usize = 32_768;
@@ -44,14 +45,12 @@ pub const ANSWER_SLOTS: usize = 32_768;
 /// Longest key (the packet after its two ID bytes) that can be cached.
 pub const KEY_BYTES_MAX: usize = 70;
 
-const HEADER_BYTES: usize = 12;
 /// An option-less OPT record: root name, type, class, TTL, RDLENGTH 0.
 const OPT_BYTES: usize = 11;
 /// One A record owned by a pointer to the question name.
 const A_RECORD_BYTES: usize = 16;
-const RTYPE_A: u16 = 1;
-const RTYPE_OPT: u16 = 41;
-const CLASS_IN: u16 = 1;
+/// The bytes an A record owned by the question name starts with.
+const A_RECORD_HEAD: [u8; 6] = [0xC0, 0x0C, 0, rtype::A as u8, 0, CLASS_IN as u8];
 
 const _: () = assert!(ANSWER_SLOTS.is_power_of_two());
 const _: () = assert!(std::mem::size_of::<AnswerSlot>() == 128);
@@ -212,7 +211,7 @@ fn simple_question_end(packet: &[u8]) -> Option<(usize, bool)> {
     let question_end = at + 4;
     let qtype = u16::from_be_bytes([*packet.get(at)?, *packet.get(at + 1)?]);
     let qclass = u16::from_be_bytes([*packet.get(at + 2)?, *packet.get(at + 3)?]);
-    if qtype != RTYPE_A || qclass != CLASS_IN {
+    if qtype != rtype::A || qclass != CLASS_IN {
         return None;
     }
     match (count(10), packet.len() - question_end) {
@@ -221,7 +220,7 @@ fn simple_question_end(packet: &[u8]) -> Option<(usize, bool)> {
             let opt = &packet[question_end..];
             let opt_type = u16::from_be_bytes([opt[1], opt[2]]);
             let rdlen = u16::from_be_bytes([opt[9], opt[10]]);
-            (opt[0] == 0 && opt_type == RTYPE_OPT && rdlen == 0).then_some((question_end, true))
+            (opt[0] == 0 && opt_type == rtype::OPT && rdlen == 0).then_some((question_end, true))
         }
         _ => None,
     }
@@ -295,7 +294,7 @@ impl AnswerCache {
         for i in 0..draws {
             let address = slot.addresses[draw(order, i, rng) as usize];
             if i < records {
-                out.extend_from_slice(&[0xC0, 0x0C, 0, RTYPE_A as u8, 0, CLASS_IN as u8]);
+                out.extend_from_slice(&A_RECORD_HEAD);
                 out.extend_from_slice(&slot.ttl_be);
                 out.extend_from_slice(&[0, 4]);
                 out.extend_from_slice(&address);
@@ -396,7 +395,7 @@ fn plain_response_records(packet: &[u8], response: &[u8], question_end: usize, h
     }
     let owned_by_question = response[question_end..question_end + records * A_RECORD_BYTES]
         .chunks_exact(A_RECORD_BYTES)
-        .all(|r| r[..6] == [0xC0, 0x0C, 0, RTYPE_A as u8, 0, CLASS_IN as u8] && r[10..12] == [0, 4]);
+        .all(|r| r[..6] == A_RECORD_HEAD && r[10..12] == [0, 4]);
     owned_by_question.then_some(records)
 }
 

@@ -42,6 +42,13 @@ struct Form {
     subnet: bool,
 }
 
+/// RD set, no EDNS: what stub resolvers send.
+const PLAIN: Form = Form {
+    rd: true,
+    edns: None,
+    subnet: false,
+};
+
 fn query(id: u16, name: &str, qtype: RecordType, form: &Form) -> Vec<u8> {
     let mut m = Message::new(id, MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = form.rd;
@@ -162,11 +169,7 @@ fn cached_answers_are_the_full_paths_bytes_for_the_same_draws() {
 fn only_the_plain_form_is_cached() {
     let s = state();
     let zone = zone_with(|_| {});
-    let plain = Form {
-        rd: true,
-        edns: None,
-        subnet: false,
-    };
+    let plain = PLAIN;
     // Not a PlainV4 answer: no `plain` from the full path.
     for (name, qtype) in [
         ("many.service.consul.", RecordType::AAAA),
@@ -207,11 +210,7 @@ fn only_the_plain_form_is_cached() {
 fn an_answer_is_used_only_at_the_state_index_it_was_built_at() {
     let mut s = state();
     let zone = zone_with(|_| {});
-    let form = Form {
-        rd: true,
-        edns: None,
-        subnet: false,
-    };
+    let form = PLAIN;
     let packet = query(1, "two.service.consul.", RecordType::A, &form);
     let (mut cache, taken) = cache_of(&packet, &s, &zone);
     assert!(taken);
@@ -245,11 +244,7 @@ fn an_answer_is_used_only_at_the_state_index_it_was_built_at() {
 fn the_table_is_fixed_and_keeps_nearly_every_key_at_a_third_full() {
     let s = state();
     let zone = zone_with(|_| {});
-    let form = Form {
-        rd: true,
-        edns: None,
-        subnet: false,
-    };
+    let form = PLAIN;
     let packet = query(1, "one.service.consul.", RecordType::A, &form);
     let (_, response, plain) = full(&packet, &s, &zone, 1);
     let plain = plain.unwrap();
@@ -289,11 +284,7 @@ fn the_table_is_fixed_and_keeps_nearly_every_key_at_a_third_full() {
 fn queries_that_are_not_simple_are_never_answered_from_a_slot() {
     let s = state();
     let zone = zone_with(|_| {});
-    let form = Form {
-        rd: true,
-        edns: None,
-        subnet: false,
-    };
+    let form = PLAIN;
     let packet = query(1, "one.service.consul.", RecordType::A, &form);
     let (mut cache, _) = cache_of(&packet, &s, &zone);
     let mut rng = Rng::new(1);
