@@ -11,11 +11,16 @@ const S1: &str = "11111111-1111-1111-1111-111111111111";
 const S2: &str = "22222222-2222-2222-2222-222222222222";
 
 fn serf(status: CheckStatus) -> Command {
+    serf_on("n1", "10.0.0.1", status)
+}
+
+/// Registers `node` at `address` with its `serfHealth` at `status`.
+fn serf_on(node: &str, address: &str, status: CheckStatus) -> Command {
     Command::CatalogRegister(CatalogRegistration {
         node: NodeRegistration {
             id: String::new(),
-            node: "n1".into(),
-            address: "10.0.0.1".into(),
+            node: node.into(),
+            address: address.into(),
             datacenter: "dc1".into(),
             tagged_addresses: Default::default(),
             meta: Default::default(),
@@ -209,24 +214,7 @@ fn zero_lock_delay_leaves_keys_free() {
 #[test]
 fn a_node_deregistered_by_another_case_puts_only_its_sessions_keys_under_lock_delay() {
     let mut server = Server::new();
-    let other_node = Command::CatalogRegister(CatalogRegistration {
-        node: NodeRegistration {
-            id: String::new(),
-            node: "n2".into(),
-            address: "10.0.0.2".into(),
-            datacenter: "dc1".into(),
-            tagged_addresses: Default::default(),
-            meta: Default::default(),
-        },
-        skip_node_update: false,
-        service: None,
-        checks: vec![HealthCheck {
-            check_id: "serfHealth".into(),
-            name: "Serf Health Status".into(),
-            status: CheckStatus::Passing,
-            ..HealthCheck::default()
-        }],
-    });
+    let other_node = serf_on("n2", "10.0.0.2", CheckStatus::Passing);
     server.apply(0, other_node);
     server.apply(0, Command::SessionCreate(session(S1, "10s", 5_000_000_000)));
     server.apply(
