@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod check_def;
 pub mod config_entry;
 pub mod fields;
+pub mod fresh_id;
 pub mod membership;
 pub mod operator;
 pub mod operator_health;

@@ -19,6 +19,7 @@ use serde_json::json;
 use super::answer::{self, method_not_allowed, text};
 use super::check_def::Rejection;
 use super::fields::{parse_body, DecodeError, Fields};
+use super::fresh_id::fresh_uuid;
 use super::HttpEnv;
 use crate::agent::local::SyncTarget;
 use crate::rpc::validate::validate;
@@ -27,8 +28,6 @@ use crate::rpc::validate::validate;
 const COLLECTION_METHODS: &str = "OPTIONS,GET,POST";
 /// `Allow` of `/v1/query/<id>`.
 const SPECIFIC_METHODS: &str = "OPTIONS,GET,PUT,DELETE";
-/// New UUIDs drawn before giving up on finding an unused one.
-const UUID_ATTEMPTS_MAX: usize = 8;
 /// Most `NodeMeta` pairs (Consul's `metaMaxKeyPairs`).
 const NODE_META_PAIRS_MAX: usize = 64;
 
@@ -52,10 +51,7 @@ async fn create<T: SyncTarget>(env: &HttpEnv<'_, T>, body: &[u8]) -> HttpAnswer 
         return text(500, "ID must be empty when creating a new prepared query");
     }
     let state = env.target.replica();
-    let fresh = (0..UUID_ATTEMPTS_MAX)
-        .map(|_| uuid::Uuid::new_v4().hyphenated().to_string())
-        .find(|id| state.prepared_queries.get(id).is_none());
-    let Some(id) = fresh else {
+    let Some(id) = fresh_uuid(|id| state.prepared_queries.get(id).is_some()) else {
         return text(500, "UUID generation for prepared query failed: every attempt collided");
     };
     query.id = id.clone();

@@ -31,6 +31,7 @@ use serde_json::{json, Value};
 use super::answer::{self, method_not_allowed, text};
 use super::check_def::Rejection;
 use super::fields::{parse_body, DecodeError, Fields};
+use super::fresh_id::fresh_uuid;
 use super::HttpEnv;
 use crate::agent::local::SyncTarget;
 use crate::rpc::validate::validate;
@@ -39,8 +40,6 @@ use crate::rpc::validate::validate;
 const PUT_ONLY: &str = "OPTIONS,PUT";
 /// Largest create body read.
 pub const SESSION_BODY_BYTES_MAX: usize = 64 * 1024;
-/// New UUIDs drawn before giving up on finding an unused one.
-const UUID_ATTEMPTS_MAX: usize = 8;
 /// Consul's default `LockDelay`.
 pub const DEFAULT_LOCK_DELAY_NS: u64 = 15_000_000_000;
 /// A raw `LockDelay` below this many nanoseconds counts as seconds
@@ -84,10 +83,7 @@ async fn create<T: SyncTarget>(env: &HttpEnv<'_, T>, body: &[u8]) -> HttpAnswer 
         Err(r) => return text(r.status, r.message),
     };
     let state = env.target.replica();
-    let fresh = (0..UUID_ATTEMPTS_MAX)
-        .map(|_| uuid::Uuid::new_v4().hyphenated().to_string())
-        .find(|id| state.sessions.get(id).is_none());
-    let Some(id) = fresh else {
+    let Some(id) = fresh_uuid(|id| state.sessions.get(id).is_some()) else {
         return text(500, "UUID generation for session failed: every attempt collided");
     };
     session.id = id.clone();
