@@ -192,7 +192,49 @@ fn catalog_register_and_deregister() {
     );
 
     let r = agent.put("/v1/catalog/register", br#"{"Node":"ext-1"}"#);
-    assert_eq!((r.status, r.text().as_str()), (500, "Must provide address"));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (500, "Must provide address if SkipNodeUpdate is not set")
+    );
+    // Consul's RPC argument errors: 500 and the error's text.
+    let refused: [(&[u8], &str); 3] = [
+        (
+            br#"{"Node":"ext-1","Address":"10.9.9.9","ID":"ext-1-id"}"#,
+            "Bad node ID: uuid string is wrong length",
+        ),
+        (
+            br#"{"Node":"ext-1","Address":"10.9.9.9","Service":{"ID":"redis-2"}}"#,
+            "Must provide service name (Service.Service) when service ID is provided",
+        ),
+        (
+            br#"{"Node":"ext-1","Address":"10.9.9.9","Check":{"Name":"c","Node":"ext-2"}}"#,
+            "Node 'ext-2' for check 'c' doesn't match register request node 'ext-1'",
+        ),
+    ];
+    for (body, want) in refused {
+        let r = agent.put("/v1/catalog/register", body);
+        assert_eq!((r.status, r.text().as_str()), (500, want));
+    }
+    // SkipNodeUpdate without an address: the node keeps its address and
+    // metadata, and the service is registered on it.
+    let r = agent.put(
+        "/v1/catalog/register",
+        br#"{"Node":"ext-1","SkipNodeUpdate":true,"NodeMeta":{"rack":"r9"},
+            "Service":{"Service":"memcached","Port":11211}}"#,
+    );
+    assert_eq!((r.status, r.text().trim()), (200, "true"));
+    let node = agent.get("/v1/catalog/node/ext-1").json();
+    assert_eq!(node["Node"]["Address"], "10.9.9.9");
+    assert!(node["Node"]["Meta"].get("rack").is_none(), "{node}");
+    assert_eq!(node["Services"]["memcached"]["Port"], 11211);
+    // Node metadata Consul's agent would refuse is stored as sent.
+    let r = agent.put(
+        "/v1/catalog/register",
+        br#"{"Node":"ext-3","Address":"10.9.9.10","NodeMeta":{"consul-rack":"r1"}}"#,
+    );
+    assert_eq!((r.status, r.text().trim()), (200, "true"));
+    let node = agent.get("/v1/catalog/node/ext-3").json();
+    assert_eq!(node["Node"]["Meta"]["consul-rack"], "r1");
     let r = agent.put("/v1/catalog/deregister", br#"{"Node":"ext-1","ServiceID":"redis"}"#);
     assert_eq!((r.status, r.text().trim()), (200, "true"));
     assert_eq!(agent.get("/v1/catalog/service/redis").json(), serde_json::json!([]));

@@ -8,19 +8,35 @@ use proconsul_shared::state::{CheckDefinition, CheckStatus, HealthCheck};
 use super::check_def::{Rejection, CHECK_TEXT_BYTES_MAX};
 use super::fields::{parse_body, Fields};
 use super::proxy_def::as_rpc_error;
-use super::service_def::{decode_service, validate_meta};
+use super::service_def::decode_service;
 use crate::http_api::check_def::ScriptPolicy;
+use crate::rpc::validate::{catalog_node_arguments, MISSING_NODE};
 
 /// Most checks in one catalog registration.
 pub const CATALOG_CHECKS_MAX: usize = 64;
 /// Longest check output accepted in a catalog registration, in bytes.
 pub const CATALOG_OUTPUT_BYTES_MAX: usize = 64 * 1024;
 
-fn catalog_check(f: &Fields<'_>) -> Result<HealthCheck, Rejection> {
+/// `Catalog.Register`'s refusal of a check that names another node than
+/// the registration (compared as Go's `strings.EqualFold` does).
+fn check_node_mismatch(check_node: &str, check_id: &str, node: &str) -> Option<Rejection> {
+    if check_node.is_empty() || check_node.to_lowercase() == node.to_lowercase() {
+        return None;
+    }
+    Some(rpc_argument_error(&format!(
+        "Node '{check_node}' for check '{check_id}' doesn't match register request node '{node}'"
+    )))
+}
+
+/// Decodes one check of a registration for `node`.
+fn catalog_check(f: &Fields<'_>, node: &str) -> Result<HealthCheck, Rejection> {
     let name = f.string(&["Name"])?;
     let mut check_id = f.string(&["CheckID", "ID"])?;
     if check_id.is_empty() {
         check_id = name.clone();
+    }
+    if let Some(mismatch) = check_node_mismatch(&f.string(&["Node"])?, &check_id, node) {
+        return Err(mismatch);
     }
     let status_text = f.string(&["Status"])?;
     let status = if status_text.is_empty() {
@@ -130,23 +146,23 @@ pub fn register_command(body: &[u8], local_datacenter: &str) -> Result<Command, 
         tagged_addresses: f.string_map(&["TaggedAddresses"])?,
         meta: f.string_map(&["NodeMeta"])?,
     };
-    if node.node.is_empty() {
-        return Err(rpc_argument_error("Must provide node"));
-    }
-    if node.address.is_empty() {
-        return Err(rpc_argument_error("Must provide address"));
-    }
-    if let Err(why) = validate_meta(&node.meta) {
-        return Err(Rejection::bad_request(format!("Invalid node metadata: {why}")));
-    }
+    let skip_node_update = f.bool(&["SkipNodeUpdate"])?;
+    // No rule on node metadata: `Catalog.Register` stores it as sent
+    // (the size bounds are `rpc::validate`'s).
+    catalog_node_arguments(&node, skip_node_update).map_err(|e| Rejection {
+        status: e.status,
+        message: e.message,
+    })?;
     let service = match f.object(&["Service"], "NodeService")? {
         None => None,
         Some(s) => {
-            if s.string(&["Service"])?.is_empty() {
-                return Err(Rejection::bad_request(format!(
-                    "Must provide service name (Service.Service) with ID {:?}",
-                    s.string(&["ID"])?
-                )));
+            // An ID without a name is the RPC's refusal; neither (which
+            // Consul stores as a nameless service) stays the decoder's
+            // `400 Missing service name`.
+            if s.string(&["Service"])?.is_empty() && !s.string(&["ID"])?.is_empty() {
+                return Err(rpc_argument_error(
+                    "Must provide service name (Service.Service) when service ID is provided",
+                ));
             }
             // A catalog service has no embedded checks: any `Check` key
             // there is ignored, like Consul's decoder ignores it.
@@ -164,10 +180,10 @@ pub fn register_command(body: &[u8], local_datacenter: &str) -> Result<Command, 
     };
     let mut checks = Vec::new();
     if let Some(c) = f.object(&["Check"], "HealthCheck")? {
-        checks.push(catalog_check(&c)?);
+        checks.push(catalog_check(&c, &node.node)?);
     }
     for c in f.objects(&["Checks"], "HealthCheck")? {
-        checks.push(catalog_check(&c)?);
+        checks.push(catalog_check(&c, &node.node)?);
     }
     if checks.len() > CATALOG_CHECKS_MAX {
         return Err(Rejection::bad_request(format!(
@@ -176,7 +192,7 @@ pub fn register_command(body: &[u8], local_datacenter: &str) -> Result<Command, 
     }
     Ok(Command::CatalogRegister(CatalogRegistration {
         node,
-        skip_node_update: f.bool(&["SkipNodeUpdate"])?,
+        skip_node_update,
         service,
         checks,
     }))
@@ -190,7 +206,7 @@ pub fn deregister_command(body: &[u8], local_datacenter: &str) -> Result<Command
     write_datacenter(&f, local_datacenter)?;
     let node = f.string(&["Node"])?;
     if node.is_empty() {
-        return Err(rpc_argument_error("Must provide node"));
+        return Err(rpc_argument_error(MISSING_NODE));
     }
     let service_id = Some(f.string(&["ServiceID"])?).filter(|s| !s.is_empty());
     let check_id = Some(f.string(&["CheckID"])?).filter(|s| !s.is_empty());
@@ -204,6 +220,7 @@ pub fn deregister_command(body: &[u8], local_datacenter: &str) -> Result<Command
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rpc::validate::MISSING_ADDRESS;
     use serde_json::json;
 
     fn reg(v: serde_json::Value) -> Result<CatalogRegistration, Rejection> {
@@ -254,24 +271,54 @@ mod tests {
 
     #[test]
     fn register_errors() {
-        // The RPC's own argument checks: 500, as Consul's HTTP layer
-        // answers an RPC error.
-        for (body, want) in [
+        // The RPC's own argument checks: 500 with their text, as Consul's
+        // HTTP layer answers an RPC error, in the RPC's order.
+        let uuid = "11111111-2222-3333-4444-555555555555";
+        let cases = [
             (json!({"Address": "a"}), "Must provide node"),
-            (json!({"Node": "n"}), "Must provide address"),
             (json!({"Node": "", "Address": ""}), "Must provide node"),
-        ] {
+            (
+                json!({"Node": "n", "ID": "x"}),
+                "Bad node ID: uuid string is wrong length",
+            ),
+            (
+                json!({"Node": "n", "Address": "a", "ID": "11111111+2222-3333-4444-555555555555"}),
+                "Bad node ID: uuid is improperly formatted",
+            ),
+            (
+                json!({"Node": "n", "Address": "a", "ID": "11111111-2222-3333-4444-55555555555z"}),
+                "Bad node ID: encoding/hex: invalid byte: U+007A 'z'",
+            ),
+            (json!({"Node": "n", "ID": uuid}), MISSING_ADDRESS),
+            (json!({"Node": "n", "SkipNodeUpdate": false}), MISSING_ADDRESS),
+            (
+                json!({"Node": "n", "Address": "a", "Service": {"ID": "x"}}),
+                "Must provide service name (Service.Service) when service ID is provided",
+            ),
+            (
+                json!({"Node": "n", "Address": "a", "Checks": [{"Name": "ok", "Node": "N"}, {"Name": "c", "Node": "m"}]}),
+                "Node 'm' for check 'c' doesn't match register request node 'n'",
+            ),
+            (
+                json!({"Node": "n", "Address": "a", "Check": {"CheckID": "c1", "Name": "c", "Node": "other"}}),
+                "Node 'other' for check 'c1' doesn't match register request node 'n'",
+            ),
+        ];
+        for (body, want) in cases {
             let e = reg(body.clone()).unwrap_err();
             assert_eq!((e.status, e.message.as_str()), (500, want), "{body}");
         }
+        // Refused here where Consul stores what it is sent: a check status
+        // outside the four (kept as the agent endpoint answers it) and a
+        // service with neither name nor ID (the decoder's answer).
         let cases = [
-            (
-                json!({"Node": "n", "Address": "a", "Service": {"ID": "x"}}),
-                "Must provide service name (Service.Service) with ID \"x\"",
-            ),
             (
                 json!({"Node": "n", "Address": "a", "Check": {"Name": "c", "Status": "meh"}}),
                 "Bad check status",
+            ),
+            (
+                json!({"Node": "n", "Address": "a", "Service": {}}),
+                "Missing service name",
             ),
         ];
         for (body, want) in cases {
@@ -285,7 +332,33 @@ mod tests {
         let checks: Vec<_> = (0..=CATALOG_CHECKS_MAX)
             .map(|i| json!({"Name": format!("c{i}")}))
             .collect();
-        assert!(reg(json!({"Node": "n", "Address": "a", "Checks": checks})).is_err());
+        let e = reg(json!({"Node": "n", "Address": "a", "Checks": checks})).unwrap_err();
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (400, "Too many checks in one registration (limit 64)")
+        );
+    }
+
+    #[test]
+    fn what_the_rpc_accepts() {
+        // No address with SkipNodeUpdate: the state machine keeps an
+        // existing node as it is (and creates a missing one as sent).
+        let r = reg(json!({"Node": "n", "SkipNodeUpdate": true, "Service": {"Service": "s"}})).unwrap();
+        assert!(r.skip_node_update);
+        assert_eq!(r.node.address, "");
+        // A node ID that is a UUID, any case.
+        let r = reg(json!({"Node": "n", "Address": "a", "ID": "ABCDEF00-2222-3333-4444-555555555555"})).unwrap();
+        assert_eq!(r.node.id, "ABCDEF00-2222-3333-4444-555555555555");
+        // Node metadata is stored as sent: no reserved prefix, no key rule.
+        let r = reg(json!({"Node": "n", "Address": "a", "NodeMeta": {"consul-rack": "r1", "a b": ""}})).unwrap();
+        assert_eq!(r.node.meta["consul-rack"], "r1");
+        assert_eq!(r.node.meta["a b"], "");
+        // A check naming the registration's node, in another case.
+        let r = reg(json!({"Node": "web-1", "Address": "a", "Check": {"Name": "c", "Node": "WEB-1"}})).unwrap();
+        assert_eq!(r.checks[0].check_id, "c");
+        // A service named without an ID takes its name as the ID.
+        let r = reg(json!({"Node": "n", "Address": "a", "Service": {"Service": "db"}})).unwrap();
+        assert_eq!(r.service.unwrap().id, "db");
     }
 
     #[test]

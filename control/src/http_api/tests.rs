@@ -281,10 +281,40 @@ async fn catalog_register_and_deregister() {
             r#"{"Node":"ext","Address":"10.0.0.1","Check":{"Name":"c","ServiceID":"nope"}}"#,
         )
         .await;
-    assert_eq!(a.status, 500);
-    assert!(body(&a).contains("unknown service ID"));
+    assert_eq!(
+        (a.status, body(&a).as_str()),
+        (500, "Unknown service ID 'nope' for check ID 'c'")
+    );
     let a = f.call("PUT", "/v1/catalog/register", r#"{"Node":"ext"}"#).await;
-    assert_eq!((a.status, body(&a).as_str()), (500, "Must provide address"));
+    assert_eq!(
+        (a.status, body(&a).as_str()),
+        (500, "Must provide address if SkipNodeUpdate is not set")
+    );
+    // SkipNodeUpdate without an address: the node stays as it was.
+    let a = f
+        .call(
+            "PUT",
+            "/v1/catalog/register",
+            r#"{"Node":"ext","SkipNodeUpdate":true,"NodeMeta":{"k":"v"},"Service":{"Service":"cache"}}"#,
+        )
+        .await;
+    assert_eq!((a.status, body(&a).as_str()), (200, "true"));
+    let replica = f.target.replica();
+    let ext = replica.nodes.get("ext").expect("the node is still there");
+    assert_eq!(ext.address, "10.0.0.1");
+    assert!(ext.meta.is_empty(), "{:?}", ext.meta);
+    assert!(replica.catalog.service("ext", "cache").is_some());
+    let a = f
+        .call(
+            "PUT",
+            "/v1/catalog/register",
+            r#"{"Node":"ext","Address":"a","ID":"nope"}"#,
+        )
+        .await;
+    assert_eq!(
+        (a.status, body(&a).as_str()),
+        (500, "Bad node ID: uuid string is wrong length")
+    );
     let a = f
         .call("PUT", "/v1/catalog/deregister", r#"{"Node":"ext","ServiceID":"db"}"#)
         .await;

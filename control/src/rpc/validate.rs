@@ -64,13 +64,70 @@ fn named_key(k: &str) -> Result<(), ControlError> {
     key(k)
 }
 
-fn node(reg: &NodeRegistration) -> Result<(), ControlError> {
+/// `Catalog.Register`'s text for a registration without a node name.
+pub const MISSING_NODE: &str = "Must provide node";
+/// `Catalog.Register`'s text for a registration without an address that
+/// does not set `SkipNodeUpdate`.
+pub const MISSING_ADDRESS: &str = "Must provide address if SkipNodeUpdate is not set";
+/// Longest node metadata key accepted, in bytes (Consul's agent-side bound;
+/// `Catalog.Register` itself has none, this is the guard).
+pub const NODE_META_KEY_BYTES_MAX: usize = 128;
+/// Longest node metadata value accepted, in bytes (likewise).
+pub const NODE_META_VALUE_BYTES_MAX: usize = 512;
+
+/// go-uuid's `ParseUUID` error for `id`, or `None` when it parses: the
+/// text Consul puts after `Bad node ID: `. Byte by byte, as Go indexes a
+/// string: the length, then the four dashes, then the first byte that is
+/// not a hex digit (`encoding/hex`'s `invalid byte: %#U`).
+fn go_uuid_error(id: &str) -> Option<String> {
+    const DASHES: [usize; 4] = [8, 13, 18, 23];
+    let bytes = id.as_bytes();
+    if bytes.len() != 36 {
+        return Some("uuid string is wrong length".into());
+    }
+    if DASHES.iter().any(|&i| bytes[i] != b'-') {
+        return Some("uuid is improperly formatted".into());
+    }
+    let invalid = bytes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !DASHES.contains(i))
+        .map(|(_, &b)| b)
+        .find(|b| !b.is_ascii_hexdigit())?;
+    // `%#U` of the byte as a rune: `U+00XX`, then the character quoted
+    // when Go's `strconv.IsPrint` holds (printable ASCII, and Latin-1
+    // letters and symbols except the no-break space and the soft hyphen).
+    let printable = matches!(invalid, 0x20..=0x7e | 0xa1..=0xff) && invalid != 0xad;
+    let shown = if printable {
+        format!("U+{invalid:04X} '{}'", char::from(invalid))
+    } else {
+        format!("U+{invalid:04X}")
+    };
+    Some(format!("encoding/hex: invalid byte: {shown}"))
+}
+
+/// The node arguments `Catalog.Register` checks first, in its order: a
+/// node name, a node ID that is a UUID when one is given, and an address
+/// unless the registration skips the node update. Consul's HTTP layer
+/// answers these plain RPC errors `500` with their text.
+pub fn catalog_node_arguments(reg: &NodeRegistration, skip_node_update: bool) -> Result<(), ControlError> {
     if reg.node.is_empty() {
-        return Err(rpc_argument_error("Must provide node"));
+        return Err(rpc_argument_error(MISSING_NODE));
     }
-    if reg.address.is_empty() {
-        return Err(rpc_argument_error("Must provide address"));
+    if !reg.id.is_empty() {
+        if let Some(why) = go_uuid_error(&reg.id) {
+            return Err(rpc_argument_error(&format!("Bad node ID: {why}")));
+        }
     }
+    if reg.address.is_empty() && !skip_node_update {
+        return Err(rpc_argument_error(MISSING_ADDRESS));
+    }
+    Ok(())
+}
+
+/// The size bounds of a node: its fields, the number of tagged addresses
+/// and meta pairs, and each of their keys and values.
+fn node_bounds(reg: &NodeRegistration) -> Result<(), ControlError> {
     let fields = [&reg.node, &reg.address, &reg.id, &reg.datacenter];
     if fields.iter().any(|f| f.len() > NODE_FIELD_BYTES_MAX) {
         return Err(bad_request(format!(
@@ -82,12 +139,43 @@ fn node(reg: &NodeRegistration) -> Result<(), ControlError> {
             "Node metadata cannot contain more than {NODE_MAP_ENTRIES_MAX} key/value pairs"
         )));
     }
+    if let Some(k) = reg.meta.keys().find(|k| k.len() > NODE_META_KEY_BYTES_MAX) {
+        return Err(bad_request(format!(
+            "Node metadata key too long: {} bytes exceeds the {NODE_META_KEY_BYTES_MAX}-byte limit",
+            k.len()
+        )));
+    }
+    if let Some(v) = reg.meta.values().find(|v| v.len() > NODE_META_VALUE_BYTES_MAX) {
+        return Err(bad_request(format!(
+            "Node metadata value too long: {} bytes exceeds the {NODE_META_VALUE_BYTES_MAX}-byte limit",
+            v.len()
+        )));
+    }
+    let tagged = reg.tagged_addresses.iter().flat_map(|(k, v)| [k, v]);
+    if tagged.into_iter().any(|t| t.len() > NODE_FIELD_BYTES_MAX) {
+        return Err(bad_request(format!(
+            "Node tagged address too long (limit: {NODE_FIELD_BYTES_MAX} bytes)"
+        )));
+    }
     Ok(())
+}
+
+/// The agent's own node registration: a name and an address, within the
+/// bounds.
+fn node(reg: &NodeRegistration) -> Result<(), ControlError> {
+    if reg.node.is_empty() {
+        return Err(rpc_argument_error(MISSING_NODE));
+    }
+    if reg.address.is_empty() {
+        return Err(rpc_argument_error(MISSING_ADDRESS));
+    }
+    node_bounds(reg)
 }
 
 fn registration(reg: &CatalogRegistration) -> Result<(), ControlError> {
     use crate::http_api::service_def::{validate_meta, SERVICE_TEXT_BYTES_MAX, TAGS_MAX};
-    node(&reg.node)?;
+    catalog_node_arguments(&reg.node, reg.skip_node_update)?;
+    node_bounds(&reg.node)?;
     if let Some(s) = &reg.service {
         let fields = [&s.id, &s.service, &s.address, &s.kind, &s.socket_path];
         if fields.iter().any(|f| f.len() > SERVICE_TEXT_BYTES_MAX)
@@ -145,7 +233,7 @@ pub fn validate(command: &Command) -> Result<(), ControlError> {
         Command::NodeRegister(reg) => node(reg),
         Command::NodeDeregister { node } | Command::CatalogDeregister { node, .. } => {
             if node.is_empty() {
-                return Err(rpc_argument_error("Must provide node"));
+                return Err(rpc_argument_error(MISSING_NODE));
             }
             Ok(())
         }
@@ -469,10 +557,7 @@ mod tests {
         assert_eq!(validate(&Command::NodeRegister(reg.clone())), Ok(()));
         reg.address.clear();
         let missing = validate(&Command::NodeRegister(reg.clone())).unwrap_err();
-        assert_eq!(
-            (missing.status, missing.message.as_str()),
-            (500, "Must provide address")
-        );
+        assert_eq!((missing.status, missing.message.as_str()), (500, MISSING_ADDRESS));
         reg.address = "a".repeat(NODE_FIELD_BYTES_MAX + 1);
         assert_eq!(validate(&Command::NodeRegister(reg.clone())).unwrap_err().status, 400);
         reg.address = "127.0.0.1".into();
@@ -539,6 +624,129 @@ mod tests {
         let mut big = check;
         big.output = "x".repeat(REGISTRATION_CHECK_BYTES_MAX + 1);
         assert_eq!(validate(&reg(None, vec![big])).unwrap_err().status, 413);
+    }
+
+    #[test]
+    fn go_uuid_errors_are_go_uuids_texts() {
+        assert_eq!(go_uuid_error("11111111-2222-3333-4444-555555555555"), None);
+        assert_eq!(go_uuid_error("ABCDEF00-2222-3333-4444-555555555555"), None);
+        let cases = [
+            ("nope", "uuid string is wrong length"),
+            ("11111111-2222-3333-4444-5555555555555", "uuid string is wrong length"),
+            ("11111111x2222-3333-4444-555555555555", "uuid is improperly formatted"),
+            (
+                "11111111-2222-3333-4444-55555555555g",
+                "encoding/hex: invalid byte: U+0067 'g'",
+            ),
+            (
+                "1111111 -2222-3333-4444-55555555555g",
+                "encoding/hex: invalid byte: U+0020 ' '",
+            ),
+            (
+                "1111111\t-2222-3333-4444-555555555555",
+                "encoding/hex: invalid byte: U+0009",
+            ),
+            // A two-byte character: Go reports its first byte.
+            (
+                "111111\u{e9}-2222-3333-4444-555555555555",
+                "encoding/hex: invalid byte: U+00C3 '\u{c3}'",
+            ),
+        ];
+        for (id, want) in cases {
+            assert_eq!(go_uuid_error(id).as_deref(), Some(want), "{id:?}");
+        }
+    }
+
+    #[test]
+    fn catalog_node_arguments_in_consuls_order() {
+        let reg = |node: &str, id: &str, address: &str| NodeRegistration {
+            id: id.into(),
+            node: node.into(),
+            address: address.into(),
+            datacenter: "dc1".into(),
+            tagged_addresses: Default::default(),
+            meta: Default::default(),
+        };
+        let uuid = "11111111-2222-3333-4444-555555555555";
+        assert_eq!(catalog_node_arguments(&reg("n", uuid, "a"), false), Ok(()));
+        assert_eq!(catalog_node_arguments(&reg("n", "", ""), true), Ok(()), "skipped");
+        let refused = |r: NodeRegistration, skip: bool| {
+            let e = catalog_node_arguments(&r, skip).unwrap_err();
+            (e.status, e.message)
+        };
+        assert_eq!(refused(reg("", "bad", ""), false), (500, MISSING_NODE.into()));
+        assert_eq!(
+            refused(reg("n", "bad", ""), true),
+            (500, "Bad node ID: uuid string is wrong length".into()),
+            "the ID before the address"
+        );
+        assert_eq!(refused(reg("n", uuid, ""), false), (500, MISSING_ADDRESS.into()));
+    }
+
+    #[test]
+    fn catalog_registrations_may_skip_the_address_but_not_the_bounds() {
+        let mut reg = CatalogRegistration {
+            node: NodeRegistration {
+                id: String::new(),
+                node: "n1".into(),
+                address: String::new(),
+                datacenter: "dc1".into(),
+                tagged_addresses: Default::default(),
+                meta: Default::default(),
+            },
+            skip_node_update: true,
+            service: None,
+            checks: Vec::new(),
+        };
+        assert_eq!(validate(&Command::CatalogRegister(reg.clone())), Ok(()));
+        // Consul keeps no rule on node metadata keys here: reserved
+        // prefixes and odd characters go through, within the size bounds.
+        reg.node.meta.insert("consul-x y".into(), "v".into());
+        assert_eq!(validate(&Command::CatalogRegister(reg.clone())), Ok(()));
+        let refused = |reg: &CatalogRegistration| validate(&Command::CatalogRegister(reg.clone())).unwrap_err();
+        let mut long_key = reg.clone();
+        long_key
+            .node
+            .meta
+            .insert("k".repeat(NODE_META_KEY_BYTES_MAX + 1), "v".into());
+        let e = refused(&long_key);
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (400, "Node metadata key too long: 129 bytes exceeds the 128-byte limit")
+        );
+        let mut long_value = reg.clone();
+        long_value
+            .node
+            .meta
+            .insert("k".into(), "v".repeat(NODE_META_VALUE_BYTES_MAX + 1));
+        let e = refused(&long_value);
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (
+                400,
+                "Node metadata value too long: 513 bytes exceeds the 512-byte limit"
+            )
+        );
+        let mut long_tagged = reg.clone();
+        long_tagged
+            .node
+            .tagged_addresses
+            .insert("lan".into(), "a".repeat(NODE_FIELD_BYTES_MAX + 1));
+        let e = refused(&long_tagged);
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (400, "Node tagged address too long (limit: 256 bytes)")
+        );
+        reg.skip_node_update = false;
+        let e = refused(&reg);
+        assert_eq!((e.status, e.message.as_str()), (500, MISSING_ADDRESS));
+        reg.node.address = "10.0.0.1".into();
+        reg.node.id = "not-a-uuid".into();
+        let e = refused(&reg);
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (500, "Bad node ID: uuid string is wrong length")
+        );
     }
 
     #[test]

@@ -55,8 +55,10 @@ impl State {
             }
             let in_this_registration = reg.service.as_ref().is_some_and(|s| s.id == check.service_id);
             if !in_this_registration && self.catalog.service(&reg.node.node, &check.service_id).is_none() {
+                // `Catalog.Register`'s text (its ACL vetting, which runs
+                // with ACLs off too).
                 return CommandResult::Failed(format!(
-                    "Failed to register check: unknown service ID {:?} for check ID {:?}",
+                    "Unknown service ID '{}' for check ID '{}'",
                     check.service_id, check.check_id
                 ));
             }

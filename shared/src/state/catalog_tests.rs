@@ -182,10 +182,10 @@ fn a_node_check_change_bumps_every_service_on_the_node() {
 #[test]
 fn a_check_for_an_unknown_service_is_refused_without_effect() {
     let (leader, _, out) = replay(&[register("n1", None, vec![check("c", "ghost", CheckStatus::Passing)])]);
-    assert!(
-        matches!(&out[0].0, CommandResult::Failed(m) if m.contains("ghost")),
-        "{:?}",
-        out[0].0
+    assert_eq!(
+        out[0].0,
+        CommandResult::Failed("Unknown service ID 'ghost' for check ID 'c'".into()),
+        "Consul's text"
     );
     assert!(out[0].1.ops.is_empty());
     assert!(leader.nodes.get("n1").is_none(), "not even the node was written");
@@ -275,6 +275,42 @@ fn skip_node_update_keeps_the_node_but_creates_a_missing_one() {
     reg.skip_node_update = false;
     s.apply_command(4, &Command::CatalogRegister(reg));
     assert_eq!(s.nodes.get("n1").unwrap().address, "10.9.9.9");
+}
+
+#[test]
+fn skip_node_update_without_an_address_leaves_the_node_alone() {
+    let mut s = State::default();
+    let mut first = CatalogRegistration {
+        node: node("n1", "10.0.0.1"),
+        skip_node_update: false,
+        service: None,
+        checks: vec![],
+    };
+    first.node.meta.insert("rack".into(), "r1".into());
+    s.apply_command(2, &Command::CatalogRegister(first));
+    let bare = CatalogRegistration {
+        node: node("n1", ""),
+        skip_node_update: true,
+        service: Some(service("web", "web", 80)),
+        checks: vec![],
+    };
+    let (r, d) = s.apply_command(3, &Command::CatalogRegister(bare.clone()));
+    assert_eq!(r, CommandResult::Done);
+    assert!(!d.ops.iter().any(|o| matches!(o, DeltaOp::NodePut(_))), "{:?}", d.ops);
+    let n1 = s.nodes.get("n1").unwrap();
+    assert_eq!((n1.address.as_str(), n1.meta["rack"].as_str()), ("10.0.0.1", "r1"));
+    assert_eq!((n1.create_index, n1.modify_index), (2, 2));
+    assert!(s.catalog.service("n1", "web").is_some());
+    // A node that does not exist yet is created as sent, address or not,
+    // as Consul's state store does.
+    let missing = CatalogRegistration {
+        node: node("n2", ""),
+        ..bare
+    };
+    let (r, _) = s.apply_command(4, &Command::CatalogRegister(missing));
+    assert_eq!(r, CommandResult::Done);
+    assert_eq!(s.nodes.get("n2").unwrap().address, "");
+    assert!(s.catalog.service("n2", "web").is_some());
 }
 
 #[test]
