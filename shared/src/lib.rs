@@ -26,6 +26,9 @@ pub mod snapshot;
 pub mod state;
 pub mod txn;
 
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod test_fixtures;
+
 pub use command::{Command, CommandResult};
 pub use delta::{Delta, DeltaOp};
 pub use state::State;

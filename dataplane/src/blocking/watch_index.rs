@@ -72,20 +72,12 @@ mod tests {
 
     #[test]
     fn catalog_items_follow_their_indexes() {
-        use proconsul_shared::command::{CatalogRegistration, NodeRegistration};
+        use proconsul_shared::command::CatalogRegistration;
         use proconsul_shared::state::{HealthCheck, ServiceInstance};
+        use proconsul_shared::test_fixtures::node_registration;
         let mut s = State::default();
         let register = |id: &str, name: &str, check: bool| {
             Command::CatalogRegister(CatalogRegistration {
-                node: NodeRegistration {
-                    id: String::new(),
-                    node: "n1".into(),
-                    address: "10.0.0.1".into(),
-                    datacenter: "dc1".into(),
-                    tagged_addresses: Default::default(),
-                    meta: Default::default(),
-                },
-                skip_node_update: false,
                 service: Some(ServiceInstance {
                     id: id.into(),
                     service: name.into(),
@@ -100,6 +92,7 @@ mod tests {
                 } else {
                     Vec::new()
                 },
+                ..node_registration("n1", "10.0.0.1")
             })
         };
         s.apply_command(3, &register("web-1", "Web", true));

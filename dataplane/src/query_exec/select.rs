@@ -190,16 +190,13 @@ mod tests {
     fn connect_selects_the_services_proxies() {
         use proconsul_shared::command::{CatalogRegistration, NodeRegistration};
         use proconsul_shared::state::{ServiceProxy, KIND_CONNECT_PROXY};
+        use proconsul_shared::test_fixtures::node_at;
         use proconsul_shared::Command;
         let mut state = catalog(&[("n1", &[], CheckStatus::Passing)]);
         let reg = CatalogRegistration {
             node: NodeRegistration {
-                id: String::new(),
-                node: "n1".into(),
-                address: "10.0.0.1".into(),
-                datacenter: "dc1".into(),
-                tagged_addresses: Default::default(),
                 meta: [("rack".to_string(), "r-n1".to_string())].into(),
+                ..node_at("n1", "10.0.0.1")
             },
             skip_node_update: true,
             service: Some(ServiceInstance {

@@ -169,27 +169,10 @@ mod tests {
 
     /// Node `n1` with a passing `serfHealth`, and session `session_id` on it.
     fn with_session(s: &mut State, index: u64, session_id: &str) {
-        use crate::command::{CatalogRegistration, NodeRegistration};
-        use crate::state::{CheckStatus, HealthCheck, Session, SessionBehavior};
-        let register = Command::CatalogRegister(CatalogRegistration {
-            node: NodeRegistration {
-                id: String::new(),
-                node: "n1".into(),
-                address: "10.0.0.1".into(),
-                datacenter: "dc1".into(),
-                tagged_addresses: Default::default(),
-                meta: Default::default(),
-            },
-            skip_node_update: false,
-            service: None,
-            checks: vec![HealthCheck {
-                check_id: "serfHealth".into(),
-                name: "serfHealth".into(),
-                status: CheckStatus::Passing,
-                ..HealthCheck::default()
-            }],
-        });
-        s.apply_command(index, &register);
+        use crate::state::{Session, SessionBehavior};
+        use crate::test_fixtures::{node_with_passing_serf_health, SERF_HEALTH};
+        let (r, _) = s.apply_command(index, &node_with_passing_serf_health("n1", "10.0.0.1"));
+        assert_eq!(r, CommandResult::Done);
         let session = Session {
             id: session_id.into(),
             name: String::new(),
@@ -197,7 +180,7 @@ mod tests {
             lock_delay_ns: 0,
             behavior: SessionBehavior::Release,
             ttl: String::new(),
-            node_checks: vec!["serfHealth".into()],
+            node_checks: vec![SERF_HEALTH.into()],
             service_checks: Vec::new(),
             create_index: 0,
             modify_index: 0,
