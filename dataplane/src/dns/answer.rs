@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use proconsul_shared::state::Node;
 use proconsul_shared::State;
 
-use crate::dns::answer_cache::PlainAnswer;
+use crate::dns::answer_cache::CacheableAnswer;
 use crate::dns::name::{classify, Domain, Locality, NameClass, QueryForm};
 use crate::dns::ptr::{reverse_ip, PtrIndex, PtrTarget};
 use crate::dns::rng::Rng;
@@ -80,10 +80,11 @@ pub struct Scratch {
     /// The query being answered, parsed in place ([`respond`]); boxed so
     /// that taking it out of the scratch moves a pointer, not ~800 bytes.
     query: Option<Box<Query>>,
-    /// Set when the last answer came whole from a `PlainV4` table entry
-    /// (what the [`AnswerCache`](crate::dns::answer_cache::AnswerCache)
-    /// may keep).
-    plain_answer: Option<PlainAnswer>,
+    /// Set when the last answer may be kept by the
+    /// [`AnswerCache`](crate::dns::answer_cache::AnswerCache): it came
+    /// whole from a `PlainV4` table entry, or it is an SRV answer with
+    /// position-independent records.
+    cacheable: Option<CacheableAnswer>,
 }
 
 impl Scratch {
@@ -105,9 +106,9 @@ impl Scratch {
         &mut self.rng
     }
 
-    /// What the last [`respond`] answered from a `PlainV4` entry, if it did.
-    pub fn take_plain_answer(&mut self) -> Option<PlainAnswer> {
-        self.plain_answer.take()
+    /// What the answer cache may keep of the last [`respond`], if anything.
+    pub fn take_cacheable_answer(&mut self) -> Option<CacheableAnswer> {
+        self.cacheable.take()
     }
 }
 
@@ -124,7 +125,7 @@ pub fn respond(
 ) -> Outcome {
     // The query lives in the scratch between packets (allocated once per
     // core); it is taken out while the answer borrows the scratch.
-    scratch.plain_answer = None;
+    scratch.cacheable = None;
     let mut q = scratch.query.take().unwrap_or_default();
     let outcome = match wire::parse_query_into(packet, &mut q) {
         Ok(()) => answer(&q, transport, state, zone, now_unix_s, scratch, out),

@@ -1,11 +1,14 @@
 //! The per-core answer cache: a query's bytes (all but its ID) → the
-//! A answer of a [`PlainV4`] service, so that a repeated question is
-//! answered with one hash of the packet, one table probe and a copy,
-//! without parsing, classifying or looking the service up.
+//! A or SRV answer of a service, so that a repeated question is answered
+//! with one hash of the packet, one table probe and a copy, without
+//! parsing, classifying or looking the service up.
 //!
 //! What it holds: only answers the full path ([`crate::dns::answer`])
-//! built from a `PlainV4` table entry (every instance passing, ≤ 8
-//! distinct IPv4 addresses), for queries of one exact byte form: one
+//! says may be rebuilt ([`CacheableAnswer`]): A answers built from a
+//! `PlainV4` table entry (every instance passing, ≤ 8 distinct IPv4
+//! addresses), and SRV answers of a `.service` lookup whose candidates
+//! (≤ [`SRV_CANDIDATES_MAX`]) were all answered with position-independent
+//! records ([`srv_template`]). Only queries of one exact byte form: one
 //! question, no answer or authority records, and either nothing after the
 //! question or one option-less OPT record. The key is the whole packet
 //! after its ID, so the flags, the name's case and the EDNS size are part
@@ -21,7 +24,10 @@
 //!
 //! Bounds: a fixed table of [`ANSWER_SLOTS`] slots of 128 bytes (4 MiB
 //! per core, allocated at the first insert), keys of at most
-//! [`KEY_BYTES_MAX`] bytes (longer queries always take the full path).
+//! [`KEY_BYTES_MAX`] bytes (longer queries always take the full path);
+//! SRV bodies live in a fixed [`BodyRing`] of [`body_ring::RING_BYTES`]
+//! (allocated at the first SRV insert), where the oldest are written over
+//! (their slots then miss and are rebuilt by the full path).
 //! Each key may live in one of two slots (two halves of its hash); an
 //! insert into two taken slots moves one occupant to its other slot when
 //! that one is free, else replaces it. Lookups never probe more than the
@@ -32,18 +38,23 @@
 //! table or lengthen a probe; and only names that answered from a
 //! `PlainV4` entry are ever inserted.
 
+pub mod body_ring;
+pub mod srv_template;
+
 use rustc_hash::FxHasher;
 use std::hash::Hasher;
 
 use crate::dns::rng::{draw, Rng};
 use crate::dns::service_cache::PLAIN_V4_ADDRESSES_MAX;
 use crate::dns::wire::{rtype, CLASS_IN, HEADER_BYTES};
+use body_ring::{BodyRef, BodyRing};
+pub use srv_template::{SrvDraws, SrvShape, SRV_CANDIDATES_MAX};
 
 /// Slots in one core's table (a power of two).
 pub const ANSWER_SLOTS: usize = 32_768;
 
 /// Longest key (the packet after its two ID bytes) that can be cached.
-pub const KEY_BYTES_MAX: usize = 70;
+pub const KEY_BYTES_MAX: usize = 69;
 
 /// An option-less OPT record: root name, type, class, TTL, RDLENGTH 0.
 const OPT_BYTES: usize = 11;
@@ -81,6 +92,34 @@ impl PlainAnswer {
     }
 }
 
+/// What the full path says the cache may keep of its last answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheableAnswer {
+    /// An A answer from a `PlainV4` entry.
+    PlainA(PlainAnswer),
+    /// An SRV answer whose records are position independent.
+    Srv(SrvDraws),
+}
+
+/// The answer part of a slot (plain bytes: alignment 1, so that the slot
+/// packs into two cache lines).
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum SlotAnswer {
+    PlainA {
+        ttl_be: [u8; 4],
+        addresses_len: u8,
+        /// Records the full path wrote (the answer cap applied to `addresses_len`).
+        records: u8,
+        addresses: [[u8; 4]; PLAIN_V4_ADDRESSES_MAX],
+    },
+    Srv {
+        body: BodyRef,
+        answers: u8,
+        additional_be: [u8; 2],
+    },
+}
+
 /// One cached answer; two cache lines. `hash == 0` marks an empty slot.
 #[derive(Clone, Copy)]
 #[repr(C, align(128))]
@@ -88,16 +127,12 @@ struct AnswerSlot {
     hash: u64,
     /// The state index the answer was built at.
     state_index: u64,
-    ttl_be: [u8; 4],
     /// Bytes 2 and 3 of the full path's response (QR, AA, RD, RA, TC, RCODE).
     flags: [u8; 2],
     key_len: u8,
     /// Where the question ends in the packet (an OPT record may follow).
     question_end: u8,
-    addresses_len: u8,
-    /// Records the full path wrote (the answer cap applied to `addresses_len`).
-    records: u8,
-    addresses: [[u8; 4]; PLAIN_V4_ADDRESSES_MAX],
+    answer: SlotAnswer,
     key: [u8; KEY_BYTES_MAX],
 }
 
@@ -105,13 +140,15 @@ impl AnswerSlot {
     const EMPTY: AnswerSlot = AnswerSlot {
         hash: 0,
         state_index: 0,
-        ttl_be: [0; 4],
         flags: [0; 2],
         key_len: 0,
         question_end: 0,
-        addresses_len: 0,
-        records: 0,
-        addresses: [[0; 4]; PLAIN_V4_ADDRESSES_MAX],
+        answer: SlotAnswer::PlainA {
+            ttl_be: [0; 4],
+            addresses_len: 0,
+            records: 0,
+            addresses: [[0; 4]; PLAIN_V4_ADDRESSES_MAX],
+        },
         key: [0; KEY_BYTES_MAX],
     };
 
@@ -138,6 +175,10 @@ pub struct AnswerCacheStats {
 #[derive(Default)]
 pub struct AnswerCache {
     slots: Vec<AnswerSlot>,
+    /// The SRV bodies.
+    bodies: BodyRing,
+    /// A reused buffer for cutting an SRV response into its body.
+    body_scratch: Vec<u8>,
     stats: AnswerCacheStats,
 }
 
@@ -186,11 +227,19 @@ fn slots_of(hash: u64) -> (usize, usize) {
     (first as usize, second as usize)
 }
 
-/// Where the question of `packet` ends, when the packet is exactly one
-/// question (uncompressed name) followed by nothing or by one
-/// option-less OPT record, with no answer or authority records; and
-/// whether that OPT is there.
-fn simple_question_end(packet: &[u8]) -> Option<(usize, bool)> {
+/// The query form the cache rebuilds: where the question ends, its type
+/// (A or SRV), and how many OPT bytes follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SimpleQuery {
+    question_end: usize,
+    qtype: u16,
+    opt_bytes: usize,
+}
+
+/// The form of `packet` when it is exactly one A or SRV question
+/// (uncompressed name) followed by nothing or by one option-less OPT
+/// record, with no answer or authority records.
+fn simple_query(packet: &[u8]) -> Option<SimpleQuery> {
     let header = packet.get(..HEADER_BYTES)?;
     let count = |at: usize| u16::from_be_bytes([header[at], header[at + 1]]);
     if count(4) != 1 || count(6) != 0 || count(8) != 0 || count(10) > 1 {
@@ -211,19 +260,33 @@ fn simple_question_end(packet: &[u8]) -> Option<(usize, bool)> {
     let question_end = at + 4;
     let qtype = u16::from_be_bytes([*packet.get(at)?, *packet.get(at + 1)?]);
     let qclass = u16::from_be_bytes([*packet.get(at + 2)?, *packet.get(at + 3)?]);
-    if qtype != rtype::A || qclass != CLASS_IN {
+    if (qtype != rtype::A && qtype != rtype::SRV) || qclass != CLASS_IN {
         return None;
     }
+    let simple = |opt_bytes| SimpleQuery {
+        question_end,
+        qtype,
+        opt_bytes,
+    };
     match (count(10), packet.len() - question_end) {
-        (0, 0) => Some((question_end, false)),
+        (0, 0) => Some(simple(0)),
         (1, OPT_BYTES) => {
             let opt = &packet[question_end..];
             let opt_type = u16::from_be_bytes([opt[1], opt[2]]);
             let rdlen = u16::from_be_bytes([opt[9], opt[10]]);
-            (opt[0] == 0 && opt_type == rtype::OPT && rdlen == 0).then_some((question_end, true))
+            (opt[0] == 0 && opt_type == rtype::OPT && rdlen == 0).then_some(simple(OPT_BYTES))
         }
         _ => None,
     }
+}
+
+/// The OPT record answering the option-less OPT `opt` of a query: the
+/// requester's size echoed; extended RCODE, version and flags (DO) zero.
+fn answer_opt(opt: &[u8]) -> [u8; OPT_BYTES] {
+    let mut answer = [0; OPT_BYTES];
+    answer[..5].copy_from_slice(&opt[..5]);
+    answer[9..].copy_from_slice(&opt[9..OPT_BYTES]);
+    answer
 }
 
 impl AnswerCache {
@@ -274,60 +337,103 @@ impl AnswerCache {
             return false;
         }
         let question_end = slot.question_end as usize;
-        let records = slot.records as usize;
         let has_opt = packet.len() > question_end;
-        debug_assert!(records >= 1 && records <= slot.addresses_len as usize);
-        out.clear();
-        out.extend_from_slice(&packet[..2]);
-        out.extend_from_slice(&slot.flags);
-        out.extend_from_slice(&[0, 1, 0, records as u8, 0, 0, 0, has_opt as u8]);
-        out.extend_from_slice(&packet[HEADER_BYTES..question_end]);
-        // The full path draws until it has written `records` and then
-        // once more (the draw that finds the cap), unless none is left.
-        let addresses_len = slot.addresses_len as usize;
-        let mut order = [0u32; PLAIN_V4_ADDRESSES_MAX];
-        let order = &mut order[..addresses_len];
-        for (i, position) in order.iter_mut().enumerate() {
-            *position = i as u32;
-        }
-        let draws = addresses_len.min(records + 1);
-        for i in 0..draws {
-            let address = slot.addresses[draw(order, i, rng) as usize];
-            if i < records {
-                out.extend_from_slice(&A_RECORD_HEAD);
-                out.extend_from_slice(&slot.ttl_be);
-                out.extend_from_slice(&[0, 4]);
-                out.extend_from_slice(&address);
+        let head = |out: &mut Vec<u8>, answers: u8, additional: u16| {
+            let additional = (additional + has_opt as u16).to_be_bytes();
+            out.clear();
+            out.extend_from_slice(&packet[..2]);
+            out.extend_from_slice(&slot.flags);
+            out.extend_from_slice(&[0, 1, 0, answers, 0, 0, additional[0], additional[1]]);
+            out.extend_from_slice(&packet[HEADER_BYTES..question_end]);
+        };
+        match slot.answer {
+            SlotAnswer::PlainA {
+                ttl_be,
+                addresses_len,
+                records,
+                addresses,
+            } => {
+                head(out, records, 0);
+                write_plain_a(&addresses[..addresses_len as usize], records, ttl_be, rng, out);
+            }
+            SlotAnswer::Srv {
+                body,
+                answers,
+                additional_be,
+            } => {
+                // Written over in the ring: the full path answers (and
+                // inserts again).
+                let Some(body) = self.bodies.get(body) else {
+                    return false;
+                };
+                let shape = SrvShape {
+                    answers,
+                    additional: u16::from_be_bytes(additional_be),
+                };
+                head(out, answers, shape.additional);
+                srv_template::write_records(body, shape, rng, out);
             }
         }
         if has_opt {
-            let opt = &packet[question_end..question_end + OPT_BYTES];
-            // The requester's size echoed; extended RCODE, version and
-            // flags (DO) zero.
-            out.extend_from_slice(&opt[..5]);
-            out.extend_from_slice(&[0; 4]);
-            out.extend_from_slice(&opt[9..]);
+            out.extend_from_slice(&answer_opt(&packet[question_end..]));
         }
         self.stats.hits += 1;
         true
     }
 
     /// Remembers `response`, which the full path wrote for `packet` at
-    /// `state_index` from `plain`, when both have the cacheable form
-    /// (else does nothing). Returns whether it was cached.
-    pub fn insert(&mut self, packet: &[u8], response: &[u8], state_index: u64, plain: &PlainAnswer) -> bool {
+    /// `state_index` and said `cacheable` of, when both have the
+    /// cacheable form (else does nothing). Returns whether it was cached.
+    pub fn insert(&mut self, packet: &[u8], response: &[u8], state_index: u64, cacheable: &CacheableAnswer) -> bool {
         let Some(key) = key_of(packet) else {
             return false;
         };
-        let Some((question_end, has_opt)) = simple_question_end(packet) else {
+        let Some(query) = simple_query(packet) else {
             return false;
         };
-        let Some(records) = plain_response_records(packet, response, question_end, has_opt) else {
-            return false;
-        };
-        if records == 0 || records > plain.len as usize {
+        let question_end = query.question_end;
+        // The response starts with the query's ID and question and ends
+        // with the OPT record the cache would write.
+        let opt_ok = query.opt_bytes == 0
+            || response.len() >= OPT_BYTES
+                && response[response.len() - OPT_BYTES..] == answer_opt(&packet[question_end..]);
+        if !opt_ok
+            || response.get(..2) != packet.get(..2)
+            || response.get(HEADER_BYTES..question_end) != packet.get(HEADER_BYTES..question_end)
+        {
             return false;
         }
+        let answer = match (query.qtype, cacheable) {
+            (rtype::A, CacheableAnswer::PlainA(plain)) => {
+                let Some(records) = plain_a_records(response, question_end, query.opt_bytes) else {
+                    return false;
+                };
+                if records == 0 || records > plain.len as usize {
+                    return false;
+                }
+                SlotAnswer::PlainA {
+                    ttl_be: plain.ttl_s.to_be_bytes(),
+                    addresses_len: plain.len,
+                    records: records as u8,
+                    addresses: plain.addresses,
+                }
+            }
+            (rtype::SRV, CacheableAnswer::Srv(draws)) => {
+                let mut body = std::mem::take(&mut self.body_scratch);
+                let shape = srv_template::cut_into_chunks(response, question_end, query.opt_bytes, draws, &mut body);
+                let pushed = shape.and_then(|shape| Some((shape, self.bodies.push(&body)?)));
+                self.body_scratch = body;
+                let Some((shape, body)) = pushed else {
+                    return false;
+                };
+                SlotAnswer::Srv {
+                    body,
+                    answers: shape.answers,
+                    additional_be: shape.additional.to_be_bytes(),
+                }
+            }
+            _ => return false,
+        };
         if self.slots.is_empty() {
             self.slots = vec![AnswerSlot::EMPTY; ANSWER_SLOTS];
         }
@@ -335,13 +441,10 @@ impl AnswerCache {
         let mut slot = AnswerSlot {
             hash,
             state_index,
-            ttl_be: plain.ttl_s.to_be_bytes(),
             flags: [response[2], response[3]],
             key_len: key.len() as u8,
             question_end: question_end as u8,
-            addresses_len: plain.len,
-            records: records as u8,
-            addresses: plain.addresses,
+            answer,
             key: [0; KEY_BYTES_MAX],
         };
         slot.key[..key.len()].copy_from_slice(key);
@@ -375,21 +478,40 @@ impl AnswerCache {
     }
 }
 
-/// The number of A records in `response` when it is exactly the header,
-/// `packet`'s question, A records owned by the question name, and the OPT
-/// record when the query had one: the form [`AnswerCache::answer`]
-/// rebuilds.
-fn plain_response_records(packet: &[u8], response: &[u8], question_end: usize, has_opt: bool) -> Option<usize> {
-    let header = response.get(..HEADER_BYTES)?;
-    if header[..2] != packet[..2] || response.get(HEADER_BYTES..question_end)? != &packet[HEADER_BYTES..question_end] {
-        return None;
+/// Writes the A records of a plain answer: the full path draws until it
+/// has written `records` and then once more (the draw that finds the
+/// cap), unless none is left.
+fn write_plain_a(addresses: &[[u8; 4]], records: u8, ttl_be: [u8; 4], rng: &mut Rng, out: &mut Vec<u8>) {
+    let records = records as usize;
+    debug_assert!(records >= 1 && records <= addresses.len());
+    let mut order = [0u32; PLAIN_V4_ADDRESSES_MAX];
+    let order = &mut order[..addresses.len()];
+    for (i, position) in order.iter_mut().enumerate() {
+        *position = i as u32;
     }
+    let draws = addresses.len().min(records + 1);
+    for i in 0..draws {
+        let address = addresses[draw(order, i, rng) as usize];
+        if i < records {
+            out.extend_from_slice(&A_RECORD_HEAD);
+            out.extend_from_slice(&ttl_be);
+            out.extend_from_slice(&[0, 4]);
+            out.extend_from_slice(&address);
+        }
+    }
+}
+
+/// The number of A records in `response` when it is exactly the header,
+/// a question ending at `question_end`, A records owned by the question
+/// name, and `opt_bytes` of OPT record: the form [`write_plain_a`]
+/// rebuilds.
+fn plain_a_records(response: &[u8], question_end: usize, opt_bytes: usize) -> Option<usize> {
+    let header = response.get(..HEADER_BYTES)?;
     let count = |at: usize| u16::from_be_bytes([header[at], header[at + 1]]) as usize;
     let records = count(6);
-    if count(4) != 1 || count(8) != 0 || count(10) != has_opt as usize {
+    if count(4) != 1 || count(8) != 0 || count(10) != (opt_bytes > 0) as usize {
         return None;
     }
-    let opt_bytes = if has_opt { OPT_BYTES } else { 0 };
     if response.len() != question_end + records * A_RECORD_BYTES + opt_bytes {
         return None;
     }
@@ -417,3 +539,7 @@ fn prefetch_slot(_slot: &AnswerSlot) {}
 #[cfg(test)]
 #[path = "answer_cache_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "answer_cache_srv_tests.rs"]
+mod srv_tests;

@@ -12,7 +12,7 @@ use hickory_proto::rr::{Name as HName, RecordType};
 use proconsul_shared::agent_info::DnsConfig;
 use proconsul_shared::State;
 
-const NOW: u32 = 1_700_000_000;
+pub(super) const NOW: u32 = 1_700_000_000;
 
 /// `one` on n1; `many` on n1..n8 (eight distinct addresses); `two` on n1
 /// and n2.
@@ -30,26 +30,26 @@ fn state() -> State {
     s
 }
 
-fn zone_with(edit: impl FnOnce(&mut DnsConfig)) -> Zone {
+pub(super) fn zone_with(edit: impl FnOnce(&mut DnsConfig)) -> Zone {
     let mut agent = test_agent();
     edit(&mut agent.dns);
     Zone::from_agent(&agent)
 }
 
-struct Form {
-    rd: bool,
-    edns: Option<u16>,
-    subnet: bool,
+pub(super) struct Form {
+    pub(super) rd: bool,
+    pub(super) edns: Option<u16>,
+    pub(super) subnet: bool,
 }
 
 /// RD set, no EDNS: what stub resolvers send.
-const PLAIN: Form = Form {
+pub(super) const PLAIN: Form = Form {
     rd: true,
     edns: None,
     subnet: false,
 };
 
-fn query(id: u16, name: &str, qtype: RecordType, form: &Form) -> Vec<u8> {
+pub(super) fn query(id: u16, name: &str, qtype: RecordType, form: &Form) -> Vec<u8> {
     let mut m = Message::new(id, MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = form.rd;
     m.add_query(HQuery::query(HName::from_ascii(name).unwrap(), qtype));
@@ -66,21 +66,26 @@ fn query(id: u16, name: &str, qtype: RecordType, form: &Form) -> Vec<u8> {
 }
 
 /// The full path's response to `packet` with a scratch seeded `seed`,
-/// and what it answered from a `PlainV4` entry.
-fn full(packet: &[u8], state: &State, zone: &Zone, seed: u64) -> (Outcome, Vec<u8>, Option<PlainAnswer>) {
+/// and what it said the cache may keep.
+pub(super) fn full(
+    packet: &[u8],
+    state: &State,
+    zone: &Zone,
+    seed: u64,
+) -> (Outcome, Vec<u8>, Option<CacheableAnswer>) {
     let mut scratch = Scratch::with_seed(seed);
     let mut out = Vec::new();
     let outcome = respond(packet, Transport::Udp, state, zone, NOW, &mut scratch, &mut out);
-    (outcome, out, scratch.take_plain_answer())
+    (outcome, out, scratch.take_cacheable_answer())
 }
 
 /// A cache holding `packet`'s answer (built by the full path), if it took it.
-fn cache_of(packet: &[u8], state: &State, zone: &Zone) -> (AnswerCache, bool) {
-    let (outcome, out, plain) = full(packet, state, zone, 99);
+pub(super) fn cache_of(packet: &[u8], state: &State, zone: &Zone) -> (AnswerCache, bool) {
+    let (outcome, out, cacheable) = full(packet, state, zone, 99);
     assert_eq!(outcome, Outcome::Send);
     let mut cache = AnswerCache::default();
-    let taken = match plain {
-        Some(plain) => cache.insert(packet, &out, state.index(), &plain),
+    let taken = match cacheable {
+        Some(cacheable) => cache.insert(packet, &out, state.index(), &cacheable),
         None => false,
     };
     (cache, taken)
@@ -170,10 +175,10 @@ fn only_the_plain_form_is_cached() {
     let s = state();
     let zone = zone_with(|_| {});
     let plain = PLAIN;
-    // Not a PlainV4 answer: no `plain` from the full path.
+    // Not a PlainV4 answer (nor SRV): nothing cacheable from the full path.
     for (name, qtype) in [
         ("many.service.consul.", RecordType::AAAA),
-        ("many.service.consul.", RecordType::SRV),
+        ("many.service.consul.", RecordType::TXT),
         ("n1.node.consul.", RecordType::A),
         ("nothing.service.consul.", RecordType::A),
     ] {

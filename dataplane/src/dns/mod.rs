@@ -87,8 +87,10 @@ impl Responder {
             return Outcome::Send;
         }
         let outcome = answer::respond(packet, transport, &view.state, zone, now_unix_s, &mut self.scratch, out);
-        if let (Transport::Udp, Outcome::Send, Some(plain)) = (transport, outcome, self.scratch.take_plain_answer()) {
-            self.answers.insert(packet, out, state_index, &plain);
+        if let (Transport::Udp, Outcome::Send, Some(cacheable)) =
+            (transport, outcome, self.scratch.take_cacheable_answer())
+        {
+            self.answers.insert(packet, out, state_index, &cacheable);
         }
         outcome
     }
@@ -235,5 +237,33 @@ mod tests {
         };
         assert_eq!(ask(&mut responder, &refused, Transport::Udp).0, wire::rcode::REFUSED);
         assert_eq!(responder.answer_cache_stats().hits, hits);
+    }
+
+    #[test]
+    fn repeated_udp_srv_questions_come_from_the_answer_cache() {
+        let mut responder = Responder::default();
+        let mut out = Vec::new();
+        let mut srv = query(b"\x04_web\x04_tcp\x07service\x06consul\x00");
+        let at = srv.len() - 4;
+        srv[at..at + 2].copy_from_slice(&wire::rtype::SRV.to_be_bytes());
+        let view = web_view("consul.", "");
+        let mut answers = Vec::new();
+        for _ in 0..4 {
+            assert_eq!(
+                responder.respond(&srv, Transport::Udp, &view, 1, &mut out),
+                Outcome::Send
+            );
+            answers.push(out.clone());
+        }
+        assert_eq!(responder.answer_cache_stats().inserts, 1);
+        assert_eq!(responder.answer_cache_stats().hits, 3);
+        assert!(
+            answers.iter().all(|a| a == &answers[0]),
+            "one instance: the same bytes each time"
+        );
+        // ANSWER 1 (SRV to node1.node.dc1.consul.), ADDITIONAL 1 (its A).
+        assert_eq!(&answers[0][6..12], &[0, 1, 0, 0, 0, 1]);
+        assert!(answers[0].windows(6).any(|w| w == b"\x05node1"));
+        assert_eq!(&answers[0][answers[0].len() - 4..], &[10, 0, 0, 1]);
     }
 }

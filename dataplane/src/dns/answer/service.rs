@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::dns::answer_cache::PlainAnswer;
+use crate::dns::answer_cache::{CacheableAnswer, PlainAnswer, SrvDraws, SRV_CANDIDATES_MAX};
 use crate::dns::rng::{draw, Rng};
 use crate::dns::service_cache::{CachedInstance, CachedService, InstanceAddress, PLAIN_V4_ADDRESSES_MAX};
 use crate::dns::wire::{encode_labels, rtype, Name, ResponseWriter, Section, Srv, NAME_BYTES_MAX};
@@ -38,7 +38,7 @@ impl Ctx<'_> {
             seen_ips,
             written,
             srv_targets,
-            plain_answer,
+            cacheable,
             ..
         } = scratch;
         let Some(cached) = services.get(self.state, service) else {
@@ -52,7 +52,7 @@ impl Ctx<'_> {
                 if cached.passing.len() == addresses.len() && cached.instances.len() == addresses.len() {
                     let ttl = self.zone.service_ttl_s(service);
                     let cut = self.plain_a_records(w, addresses, ttl, rng);
-                    *plain_answer = Some(PlainAnswer::new(addresses, ttl));
+                    *cacheable = Some(CacheableAnswer::PlainA(PlainAnswer::new(addresses, ttl)));
                     return ServiceAnswer::Written { cut };
                 }
             }
@@ -81,7 +81,22 @@ impl Ctx<'_> {
         }
         let ttl = self.zone.service_ttl_s(service);
         let cut = if qtype == rtype::SRV {
-            self.srv_records(w, cached, ttl, order, (written, srv_targets), rng)
+            // The candidates before the shuffle, when the answer cache may
+            // rebuild this answer from its records.
+            let mut candidates = [0u32; SRV_CANDIDATES_MAX];
+            let rebuildable = order.len() <= SRV_CANDIDATES_MAX
+                && order
+                    .iter()
+                    .all(|&p| self.srv_position_independent(&cached.instances[p as usize]));
+            if rebuildable {
+                candidates[..order.len()].copy_from_slice(order);
+            }
+            let candidates = &candidates[..if rebuildable { order.len() } else { 0 }];
+            let cut = self.srv_records(w, cached, ttl, order, (written, srv_targets), rng);
+            if rebuildable && !cut {
+                *cacheable = SrvDraws::new(candidates, written).map(CacheableAnswer::Srv);
+            }
+            cut
         } else {
             self.address_records(w, cached, qtype, ttl, order, seen_ips, rng)
         };
@@ -260,6 +275,22 @@ impl Ctx<'_> {
                 // Fewer bytes than before: each fits again, at the same place.
                 *target_at = self.srv(w, &cached.instances[pos as usize], ttl, &tails).unwrap_or(0);
             }
+        }
+    }
+
+    /// Whether `inst`'s SRV answer is the same bytes wherever it lands in
+    /// a response: its target written whole from the cached wire labels
+    /// (never compressed), and each of its additional records owned by a
+    /// pointer to that target (a service address's node-meta TXT is owned
+    /// by the node name, compressed against whatever came before: not).
+    fn srv_position_independent(&self, inst: &CachedInstance) -> bool {
+        if inst.target_head.is_none() {
+            return false;
+        }
+        match &inst.address {
+            InstanceAddress::NodeIp(_) | InstanceAddress::NodeHost(_) | InstanceAddress::Missing => true,
+            InstanceAddress::OwnIp(_) => !self.zone.node_meta_txt || inst.node_meta_txt.is_empty(),
+            InstanceAddress::OwnHost(_) => false,
         }
     }
 
