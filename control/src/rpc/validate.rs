@@ -395,6 +395,7 @@ fn user_event(event: &UserEvent) -> Result<(), ControlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proconsul_shared::test_fixtures::{node_at, node_registration};
     use proconsul_shared::txn::{KvVerb, TxnKvOp};
 
     #[test]
@@ -546,14 +547,7 @@ mod tests {
 
     #[test]
     fn node_bounds() {
-        let mut reg = NodeRegistration {
-            id: String::new(),
-            node: "n1".into(),
-            address: "127.0.0.1".into(),
-            datacenter: "dc1".into(),
-            tagged_addresses: Default::default(),
-            meta: Default::default(),
-        };
+        let mut reg = node_at("n1", "127.0.0.1");
         assert_eq!(validate(&Command::NodeRegister(reg.clone())), Ok(()));
         reg.address.clear();
         let missing = validate(&Command::NodeRegister(reg.clone())).unwrap_err();
@@ -581,14 +575,7 @@ mod tests {
     #[test]
     fn catalog_registration_bounds() {
         use proconsul_shared::state::{HealthCheck, ServiceInstance};
-        let node = NodeRegistration {
-            id: String::new(),
-            node: "n1".into(),
-            address: "127.0.0.1".into(),
-            datacenter: "dc1".into(),
-            tagged_addresses: Default::default(),
-            meta: Default::default(),
-        };
+        let node = node_at("n1", "127.0.0.1");
         let reg = |service: Option<ServiceInstance>, checks: Vec<HealthCheck>| {
             Command::CatalogRegister(CatalogRegistration {
                 node: node.clone(),
@@ -661,11 +648,7 @@ mod tests {
     fn catalog_node_arguments_in_consuls_order() {
         let reg = |node: &str, id: &str, address: &str| NodeRegistration {
             id: id.into(),
-            node: node.into(),
-            address: address.into(),
-            datacenter: "dc1".into(),
-            tagged_addresses: Default::default(),
-            meta: Default::default(),
+            ..node_at(node, address)
         };
         let uuid = "11111111-2222-3333-4444-555555555555";
         assert_eq!(catalog_node_arguments(&reg("n", uuid, "a"), false), Ok(()));
@@ -686,17 +669,8 @@ mod tests {
     #[test]
     fn catalog_registrations_may_skip_the_address_but_not_the_bounds() {
         let mut reg = CatalogRegistration {
-            node: NodeRegistration {
-                id: String::new(),
-                node: "n1".into(),
-                address: String::new(),
-                datacenter: "dc1".into(),
-                tagged_addresses: Default::default(),
-                meta: Default::default(),
-            },
             skip_node_update: true,
-            service: None,
-            checks: Vec::new(),
+            ..node_registration("n1", "")
         };
         assert_eq!(validate(&Command::CatalogRegister(reg.clone())), Ok(()));
         // Consul keeps no rule on node metadata keys here: reserved

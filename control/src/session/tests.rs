@@ -2,8 +2,9 @@
 //! clock: TTL expiry at 2 × TTL, renewals, re-arming on leadership, and
 //! lock-delay after destroys and check failures.
 
-use proconsul_shared::command::{CatalogRegistration, Command, CommandResult, NodeRegistration};
+use proconsul_shared::command::{CatalogRegistration, Command, CommandResult};
 use proconsul_shared::state::{CheckStatus, HealthCheck, Session, SessionBehavior, State};
+use proconsul_shared::test_fixtures::{node_registration, serf_health_passing};
 
 use super::*;
 
@@ -17,22 +18,12 @@ fn serf(status: CheckStatus) -> Command {
 /// Registers `node` at `address` with its `serfHealth` at `status`.
 fn serf_on(node: &str, address: &str, status: CheckStatus) -> Command {
     Command::CatalogRegister(CatalogRegistration {
-        node: NodeRegistration {
-            id: String::new(),
-            node: node.into(),
-            address: address.into(),
-            datacenter: "dc1".into(),
-            tagged_addresses: Default::default(),
-            meta: Default::default(),
-        },
-        skip_node_update: false,
-        service: None,
         checks: vec![HealthCheck {
-            check_id: "serfHealth".into(),
             name: "Serf Health Status".into(),
             status,
-            ..HealthCheck::default()
+            ..serf_health_passing()
         }],
+        ..node_registration(node, address)
     })
 }
 

@@ -1,22 +1,15 @@
 //! Catalog fixtures for the DNS unit tests (services and checks).
 
-use proconsul_shared::command::{CatalogRegistration, NodeRegistration};
+use proconsul_shared::command::CatalogRegistration;
 use proconsul_shared::state::{CheckStatus, HealthCheck, ServiceInstance, Weights};
+use proconsul_shared::test_fixtures::node_registration;
 use proconsul_shared::{Command, State};
 
+/// A registration on the existing node `node` (the node left as it is).
 fn registration(node: &str) -> CatalogRegistration {
     CatalogRegistration {
-        node: NodeRegistration {
-            id: String::new(),
-            node: node.into(),
-            address: String::new(),
-            datacenter: "dc1".into(),
-            tagged_addresses: Default::default(),
-            meta: Default::default(),
-        },
         skip_node_update: true,
-        service: None,
-        checks: Vec::new(),
+        ..node_registration(node, "")
     }
 }
 

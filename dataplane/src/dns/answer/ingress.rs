@@ -109,8 +109,9 @@ mod tests {
     use super::*;
     use crate::dns::test_support::{register_service, set_check};
     use crate::replica::fixtures::register_node;
-    use proconsul_shared::command::{CatalogRegistration, NodeRegistration};
+    use proconsul_shared::command::CatalogRegistration;
     use proconsul_shared::state::{ConfigEntry, IngressListener, IngressService, KIND_INGRESS_GATEWAY};
+    use proconsul_shared::test_fixtures::node_registration;
     use proconsul_shared::Command;
 
     fn expose(state: &mut State, index: u64, gateway: &str, services: &[&str]) {
@@ -136,15 +137,6 @@ mod tests {
 
     fn register_gateway(state: &mut State, index: u64, node: &str, address: &str, name: &str, port: u16) {
         let reg = CatalogRegistration {
-            node: NodeRegistration {
-                id: String::new(),
-                node: node.into(),
-                address: address.into(),
-                datacenter: "dc1".into(),
-                tagged_addresses: Default::default(),
-                meta: Default::default(),
-            },
-            skip_node_update: false,
             service: Some(ServiceInstance {
                 id: format!("{name}-{node}"),
                 service: name.into(),
@@ -152,7 +144,7 @@ mod tests {
                 port,
                 ..Default::default()
             }),
-            checks: Vec::new(),
+            ..node_registration(node, address)
         };
         state.apply_command(index, &Command::CatalogRegister(reg));
     }
